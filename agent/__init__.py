@@ -1,0 +1,1 @@
+"""metalinit's PID-1 agent."""

@@ -1,0 +1,1 @@
+"""Block devices: partition tables, superblocks, and finding the root device."""

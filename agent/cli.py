@@ -1,0 +1,105 @@
+"""`metalinit`: the user's one command. Each subcommand imports its module only when run,
+so `metalinit cmdline …` in a rescue shell starts as fast as the agent itself."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+USAGE = """\
+usage: metalinit COMMAND [ARGS…]
+
+commands:
+  cmdline [ARGS…]     parse kernel arguments (default: this host's) and print them as JSON
+  disks [PATH…]       list block devices or image files and the root= specs they match
+  dhcp [IFACE…]       get a DHCPv4 lease (prints it; changes the interface only with --apply)
+  kernel fetch|list   fetch the pinned kernel, list the known manifests
+  build               build out/vmlinuz and out/initramfs.cpio.zst
+  boot --disk IMG     boot out/ in QEMU with a disk attached
+  bench boot          benchmark boot time against a busybox-script initramfs
+  selfcheck           check that the agent's parts load and parse on this host
+  demo                build, make an example disk and boot it (the README's main job)
+"""
+
+
+def _cmdline(argv: list[str]) -> int:
+    from agent.cmdline_cli import main
+
+    return main(argv)
+
+
+def _disks(argv: list[str]) -> int:
+    from agent.blockdev.cli import main
+
+    return main(argv)
+
+
+def _dhcp(argv: list[str]) -> int:
+    from agent.net.cli import main
+
+    return main(argv)
+
+
+def _kernel(argv: list[str]) -> int:
+    from kernels.cli import main
+
+    return main(argv)
+
+
+def _build(argv: list[str]) -> int:
+    from initramfs.cli import main
+
+    return main(argv)
+
+
+def _boot(argv: list[str]) -> int:
+    from initramfs.qemu_cli import main
+
+    return main(argv)
+
+
+def _bench(argv: list[str]) -> int:
+    from initramfs.bench_cli import main
+
+    return main(argv)
+
+
+def _selfcheck(argv: list[str]) -> int:
+    from agent.selfcheck import main
+
+    return main(argv)
+
+
+def _demo(argv: list[str]) -> int:
+    from initramfs.demo import main
+
+    return main(argv)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "cmdline": _cmdline,
+    "disks": _disks,
+    "dhcp": _dhcp,
+    "kernel": _kernel,
+    "build": _build,
+    "boot": _boot,
+    "bench": _bench,
+    "selfcheck": _selfcheck,
+    "demo": _demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0 if args else 2
+    command = COMMANDS.get(args[0])
+    if command is None:
+        sys.stderr.write(f"metalinit: unknown command {args[0]!r}\n\n{USAGE}")
+        return 2
+    return command(args[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

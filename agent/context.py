@@ -1,0 +1,39 @@
+"""The one object every boot stage reads and fills in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.cmdline import BootParams
+from agent.log import Log
+from agent.syscalls import Syscalls
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the agent finds things; tests point these into a temporary tree."""
+
+    cmdline: Path = Path("/proc/cmdline")
+    new_root: Path = Path("/mnt")
+    modules: Path = Path("/lib/modules")
+    sys: Path = Path("/sys")
+    dev: Path = Path("/dev")
+    busybox: Path = Path("/bin/busybox")
+    console: Path = Path("/dev/console")
+    run: Path = Path("/run/metalinit")
+
+
+@dataclass
+class Context:
+    sys: Syscalls
+    log: Log
+    paths: Paths = field(default_factory=Paths)
+    params: BootParams = field(default_factory=BootParams)
+    stage: str = ""
+    root_device: str | None = None
+    root_fstype: str | None = None
+    root_mounted: bool = False
+    lease: dict[str, Any] | None = None
+    loaded_modules: set[str] = field(default_factory=set)

@@ -1,0 +1,1 @@
+"""Network start: links, DHCPv4, static ip=, routes and DNS."""

@@ -1,0 +1,130 @@
+"""The thin layer between the agent and the kernel.
+
+Everything that changes the machine (mount, mknod, module loading, reboot) goes through a
+`Syscalls` object, so tests and `--dry-run` swap in a `Recorder` and assert what was asked.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MNT_DETACH = 0x2
+
+LINUX_REBOOT_CMD_RESTART = 0x01234567
+LINUX_REBOOT_CMD_POWER_OFF = 0x4321FEDC
+LINUX_REBOOT_CMD_CAD_OFF = 0x00000000
+LINUX_REBOOT_CMD_KEXEC = 0x45584543
+
+SYS_FINIT_MODULE = 313  # x86_64
+MODULE_INIT_IGNORE_MODVERSIONS = 1
+MODULE_INIT_IGNORE_VERMAGIC = 2
+
+
+class SyscallError(OSError):
+    pass
+
+
+def _fail(call: str, detail: str) -> SyscallError:
+    code = ctypes.get_errno()
+    return SyscallError(code, f"{call}({detail}): {os.strerror(code)}")
+
+
+class Syscalls:
+    """The real thing, through libc."""
+
+    def __init__(self) -> None:
+        self._libc: Any = None
+
+    @property
+    def libc(self) -> Any:
+        if self._libc is None:
+            self._libc = ctypes.CDLL(None, use_errno=True)
+        return self._libc
+
+    def mount(self, source: str, target: str, fstype: str | None, flags: int = 0,
+              data: str | None = None) -> None:  # fmt: skip
+        rc = self.libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        )
+        if rc != 0:
+            raise _fail("mount", f"{source} on {target}, type {fstype}, data {data!r}")
+
+    def umount(self, target: str, flags: int = 0) -> None:
+        if self.libc.umount2(target.encode(), flags) != 0:
+            raise _fail("umount", target)
+
+    def mknod(self, path: str, mode: int, device: int) -> None:
+        os.mknod(path, mode, device)
+
+    def chroot(self, path: str) -> None:
+        os.chroot(path)
+
+    def finit_module(self, fd: int, params: str = "") -> None:
+        rc = self.libc.syscall(SYS_FINIT_MODULE, fd, params.encode(), 0)
+        if rc != 0:
+            code = ctypes.get_errno()
+            raise SyscallError(code, f"finit_module: {os.strerror(code)}")
+
+    def reboot(self, command: int) -> None:
+        if self.libc.reboot(ctypes.c_int(command)) != 0:
+            raise _fail("reboot", hex(command))
+
+    def sync(self) -> None:
+        os.sync()
+
+
+@dataclass
+class Recorder(Syscalls):
+    """Records each call instead of making it; `fail` maps a call name to an errno to raise."""
+
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    fail: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.calls.append((name, *args))
+        if name in self.fail:
+            code = self.fail[name]
+            raise SyscallError(code, f"{name}: {os.strerror(code)}")
+
+    def mount(self, source: str, target: str, fstype: str | None, flags: int = 0,
+              data: str | None = None) -> None:  # fmt: skip
+        self._record("mount", source, target, fstype, flags, data)
+
+    def umount(self, target: str, flags: int = 0) -> None:
+        self._record("umount", target, flags)
+
+    def mknod(self, path: str, mode: int, device: int) -> None:
+        self._record("mknod", path, mode, device)
+
+    def chroot(self, path: str) -> None:
+        self._record("chroot", path)
+
+    def finit_module(self, fd: int, params: str = "") -> None:
+        self._record("finit_module", os.readlink(f"/proc/self/fd/{fd}"), params)
+
+    def reboot(self, command: int) -> None:
+        self._record("reboot", command)
+
+    def sync(self) -> None:
+        self._record("sync")
+
+
