@@ -156,12 +156,12 @@ def parse(text: str) -> BootParams:
         key, eq, value = arg.partition("=")
         values[normalise_key(key)] = value if eq else None
     fields: dict[str, Any] = {"init_args": init_args, "unknown": {}}
-    for key, value in values.items():
+    for key, raw in values.items():
         handler = _HANDLERS.get(key)
         if handler is None:
-            fields["unknown"][key] = "1" if value is None else value
+            fields["unknown"][key] = "1" if raw is None else raw
             continue
-        fields.update(handler(key, value))
+        fields.update(handler(key, raw))
     return BootParams(**fields)
 
 
@@ -273,9 +273,9 @@ def parse_ip(key: str, text: str) -> IpConfig:
         raise CmdlineError(
             key, text, "use dhcp, off, or client::gateway:netmask:hostname:device:off[:dns0[:dns1]]"
         )
-    client, _server, gateway, netmask, hostname, device, autoconf, dns0, dns1 = parts
-    device = device or None
-    if autoconf in DHCP_WORDS or (not client and autoconf in ("",)):
+    client, _server, gateway, netmask, hostname, dev, autoconf, dns0, dns1 = parts
+    device = dev or None
+    if autoconf in DHCP_WORDS or (not client and autoconf == ""):
         return IpConfig(IpMode.DHCP, optional=optional, device=device, hostname=hostname or None)
     if autoconf not in OFF_WORDS | {""}:
         raise CmdlineError(key, text, f"autoconf field {autoconf!r} must be off, none or dhcp")

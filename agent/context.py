@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,3 +38,6 @@ class Context:
     root_mounted: bool = False
     lease: dict[str, Any] | None = None
     loaded_modules: set[str] = field(default_factory=set)
+    console_fd: int | None = None
+    takes_console: bool = True  # False when run as a test harness, not as a machine's init
+    before_power: list[Callable[[], None]] = field(default_factory=list)

@@ -82,6 +82,8 @@ class Syscalls:
             raise SyscallError(code, f"finit_module: {os.strerror(code)}")
 
     def reboot(self, command: int) -> None:
+        if os.getpid() != 1:  # only an init may end its machine (or its PID namespace)
+            raise SyscallError(1, f"reboot({command:#x}) refused: this process is not PID 1")
         if self.libc.reboot(ctypes.c_int(command)) != 0:
             raise _fail("reboot", hex(command))
 
@@ -126,5 +128,3 @@ class Recorder(Syscalls):
 
     def sync(self) -> None:
         self._record("sync")
-
-

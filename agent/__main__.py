@@ -1,0 +1,79 @@
+"""metalinit's /init. The boot, in order, is the STAGES list; `agent.runner` runs it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from agent.coldplug import coldplug as modules
+from agent.context import Context, Paths
+from agent.early import early_mounts
+from agent.launch import run_entrypoint
+from agent.log import LOG_FILE, Log
+from agent.rootmount import enter_root, find_root, mount_root
+from agent.runner import run
+from agent.stages import network, open_console, read_cmdline, rescue_if_asked
+from agent.supervise import block_signals
+from agent.syscalls import LINUX_REBOOT_CMD_CAD_OFF, Syscalls
+
+STAGES = (
+    early_mounts,
+    open_console,
+    read_cmdline,
+    modules,
+    network,
+    rescue_if_asked,
+    find_root,
+    mount_root,
+    enter_root,
+    run_entrypoint,
+)
+HARNESS_FLAG = "--cmdline-file="
+
+
+def make_context(argv: list[str]) -> Context:
+    """The machine's init, or (with --cmdline-file=PATH) a test harness in a namespace that
+    keeps its own stdio and reads its command line from a file."""
+    harness = next((arg for arg in argv[1:2] if arg.startswith(HARNESS_FLAG)), None)
+    if harness:
+        paths = Paths(cmdline=Path(harness[len(HARNESS_FLAG) :]))
+        return Context(Syscalls(), Log(log_file=LOG_FILE), paths, takes_console=False)
+    _ensure_stdio()
+    ctx = Context(Syscalls(), Log(to_kmsg=True, log_file=LOG_FILE))
+    if os.getpid() == 1:
+        try:
+            ctx.sys.reboot(LINUX_REBOOT_CMD_CAD_OFF)  # ctrl-alt-del becomes SIGINT to us
+        except OSError as err:
+            ctx.log.warn(f"ctrl-alt-del: {err}")
+    return ctx
+
+
+def _ensure_stdio() -> None:
+    """A kernel that found no /dev/console starts init with no fds 0-2."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            for path in ("/dev/console", "/dev/null"):
+                try:
+                    os.dup2(os.open(path, os.O_RDWR), fd)
+                    break
+                except OSError:
+                    continue
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives forever
+
+
+def main() -> None:
+    block_signals()
+    ctx = make_context(sys.argv)
+    run(ctx, STAGES)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:  # never return: init exiting is a kernel panic
+        from agent.last_resort import last_resort
+
+        last_resort()

@@ -1,0 +1,80 @@
+"""Start a program in its own session, chrooted, as a user, with the console as its terminal.
+
+fork + exec by hand: the child resets what PID 1 changed (blocked signals, ignored SIGPIPE),
+and a close-on-exec pipe carries an exec failure back to the parent, so a missing entrypoint
+is an error with a reason, not a silent exit code 127.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import signal
+import termios
+
+from agent.entrypoint import EntrypointError, Launch
+
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+
+def find_program(name: str, path_env: str) -> str:
+    """`name` as execvp would find it (called after chroot, so paths are the new root's)."""
+    if "/" in name:
+        return name
+    for directory in path_env.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError(errno.ENOENT, f"{name} is not in PATH={path_env}")
+
+
+def _child(launch: Launch, root: str, console_fd: int | None) -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    os.setsid()
+    if console_fd is not None:
+        fcntl.ioctl(console_fd, termios.TIOCSCTTY, 1)
+        for fd in (0, 1, 2):
+            os.dup2(console_fd, fd)
+    if root != "/":
+        os.chroot(root)
+    os.makedirs(launch.cwd, exist_ok=True)  # as runc does for a missing WorkingDir
+    os.chdir(launch.cwd)
+    os.setgroups(list(launch.groups))
+    os.setgid(launch.gid)
+    os.setuid(launch.uid)
+    program = find_program(launch.argv[0], launch.path_env)
+    os.execve(program, list(launch.argv), launch.env)
+
+
+def spawn(launch: Launch, root: str = "/", console_fd: int | None = None) -> int:
+    """Fork and exec; return the child's pid once exec has succeeded."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child never returns to pytest
+        os.close(read_end)
+        try:
+            _child(launch, root, console_fd)
+        except BaseException as err:
+            code = getattr(err, "errno", None) or errno.EINVAL
+            message = f"{code}:{getattr(err, 'strerror', None) or err}"
+            os.write(write_end, message.encode(errors="replace"))
+        os._exit(EXIT_NOT_FOUND)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        failure = pipe.read()
+    if failure:
+        os.waitpid(pid, 0)
+        code, _, reason = failure.decode(errors="replace").partition(":")
+        raise EntrypointError(
+            f"cannot start {launch.argv[0]!r} in {root}: {reason} "
+            f"(exit code {exit_code_for_errno(int(code))})"
+        )
+    return pid
+
+
+def exit_code_for_errno(code: int) -> int:
+    return EXIT_NOT_FOUND if code == errno.ENOENT else EXIT_NOT_EXECUTABLE

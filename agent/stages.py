@@ -1,0 +1,56 @@
+"""The small stages that need no module of their own."""
+
+from __future__ import annotations
+
+import os
+
+from agent import cmdline
+from agent.context import Context
+from agent.errors import AgentError
+
+
+class RescueRequested(AgentError):
+    pass
+
+
+def read_cmdline(ctx: Context) -> None:
+    try:
+        text = ctx.paths.cmdline.read_text()
+    except OSError as err:
+        raise AgentError(f"cannot read {ctx.paths.cmdline}: {err.strerror}") from None
+    ctx.log.info(f"cmdline: {text.strip()}")
+    ctx.params = cmdline.parse(text)
+    ctx.log.quiet = ctx.params.quiet
+
+
+def open_console(ctx: Context) -> None:
+    """Give the agent and its children the console's real tty, so job control works there."""
+    if not ctx.takes_console:
+        return
+    from agent.rescue import console_tty
+
+    for path in (console_tty(str(ctx.paths.sys)), str(ctx.paths.console)):
+        if path is None:
+            continue
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        ctx.console_fd = fd
+        for std in (0, 1, 2):
+            os.dup2(fd, std, inheritable=True)
+        return
+    ctx.log.warn("no console device: output goes where the kernel pointed it")
+
+
+def network(ctx: Context) -> None:
+    if ctx.params.ip is None and ctx.params.provision is None:
+        return
+    from agent.net.stage import network as start_network
+
+    start_network(ctx)
+
+
+def rescue_if_asked(ctx: Context) -> None:
+    if ctx.params.rescue:
+        raise RescueRequested("metalinit.rescue is on the kernel command line")
