@@ -61,6 +61,9 @@ SWAP_VERSION, SWAP_UUID, SWAP_LABEL = 1024, 1036, 1052
 SWAP_PAGE_SIZES = (4096, 8192, 16384, 32768, 65536)
 ISO_PVD = 32 * 1024
 ISO_LABEL, ISO_CREATED, ISO_MODIFIED = ISO_PVD + 40, ISO_PVD + 813, ISO_PVD + 830
+ISO_SECTOR, ISO_VD_MAX, ISO_ESCAPES = 2048, 16, 88  # descriptors follow the primary one
+ISO_VD_SUPPLEMENTARY, ISO_VD_END = b"\x02", b"\xff"
+ISO_JOLIET_ESCAPES = (b"%/@", b"%/C", b"%/E")
 SQUASHFS_MAJOR = 28
 
 
@@ -105,8 +108,28 @@ def _read_swap(buf: bytes) -> Filesystem | None:
 
 
 def _read_iso9660(buf: bytes) -> Filesystem | None:
-    date = _iso_date(buf, ISO_CREATED) or _iso_date(buf, ISO_MODIFIED)
-    return Filesystem("iso9660", date, _text(buf, ISO_LABEL, 32))
+    date = _iso_date(buf, ISO_MODIFIED) or _iso_date(buf, ISO_CREATED)
+    primary = buf[ISO_LABEL : ISO_LABEL + 32]
+    joliet = _joliet_label(buf)
+    # Joliet keeps case and characters the primary label cannot, but only 16 of them:
+    # blkid takes it only when it says something other than the primary one.
+    if joliet is None or joliet == primary[:16].decode("latin-1").encode("utf-16-be"):
+        return Filesystem("iso9660", date, _text(buf, ISO_LABEL, 32))
+    label = joliet.decode("utf-16-be", errors="replace").split("\0", 1)[0].rstrip(" ")
+    return Filesystem("iso9660", date, label or None)
+
+
+def _joliet_label(buf: bytes) -> bytes | None:
+    """The raw UTF-16BE label of the first Joliet descriptor after the primary one."""
+    for index in range(ISO_VD_MAX):
+        descriptor = ISO_PVD + ISO_SECTOR * (index + 1)
+        kind = buf[descriptor : descriptor + 1]
+        if kind in (b"", ISO_VD_END):
+            return None
+        escapes = buf[descriptor + ISO_ESCAPES : descriptor + ISO_ESCAPES + 3]
+        if kind == ISO_VD_SUPPLEMENTARY and escapes in ISO_JOLIET_ESCAPES:
+            return buf[descriptor + 40 : descriptor + 72]
+    return None
 
 
 def _read_vfat(buf: bytes) -> Filesystem | None:
