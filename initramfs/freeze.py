@@ -1,0 +1,119 @@
+"""Freeze the agent with PyInstaller (onedir), once per distinct input.
+
+The result is cached under `~/.cache/metalinit/frozen/<key>/`, where the key hashes the
+agent's sources, the options below and the installed distributions, so a second
+`metalinit build` reuses it. Everything is built in a temporary sibling and renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from initramfs.cpio import source_date_epoch
+from initramfs.errors import BuildError
+
+REPO = Path(__file__).resolve().parent.parent
+ENTRY = REPO / "agent" / "__main__.py"
+SOURCES = (REPO / "agent", REPO / "rootfs-tools" / "rootfs_tools")
+SEARCH_PATHS = (REPO, REPO / "rootfs-tools")
+NAME = "metalinit"
+CONTENTS = "_internal"
+# Never imported at boot: GUI, test and doc tools, the host-side tools and our own
+# host packages, optional extras scapy probes for, and PyInstaller itself.
+EXCLUDES = (
+    "tkinter", "_tkinter", "turtle", "turtledemo", "idlelib", "unittest", "doctest",
+    "pydoc", "pydoc_data", "test", "lib2to3", "ensurepip", "venv", "distutils",
+    "setuptools", "pkg_resources", "pip", "IPython", "matplotlib", "numpy", "pyx",
+    "cryptography", "requests", "urllib3", "charset_normalizer", "certifi", "rich",
+    "pygments", "markdown_it", "sqlite3", "xmlrpc", "curses", "readline", "pdb",
+    "PyInstaller", "_pytest", "pytest", "mypy", "initramfs", "kernels", "server",
+)  # fmt: skip
+# Encodings the agent may meet: UTF-8 everywhere, ASCII/Latin-1 for bytes on the wire,
+# IDNA for host names; the CJK codecs and their extension modules stay out.
+ENCODINGS_KEPT = frozenset(
+    {"aliases", "ascii", "latin_1", "utf_8", "utf_8_sig", "utf_16", "utf_32", "idna",
+     "punycode", "raw_unicode_escape", "unicode_escape", "charmap", "cp437"}
+)  # fmt: skip
+HASH_SEED = "hash_seed=0"
+
+
+@dataclass(frozen=True)
+class Frozen:
+    root: Path  # the onedir: root/metalinit and root/_internal/
+
+    @property
+    def executable(self) -> Path:
+        return self.root / NAME
+
+
+def encoding_excludes() -> list[str]:
+    import encodings
+    import pkgutil
+
+    found = (m.name for m in pkgutil.iter_modules(encodings.__path__))
+    return sorted(f"encodings.{n}" for n in found if n not in ENCODINGS_KEPT)
+
+
+def pyinstaller_args(entry: Path, dist: Path, work: Path) -> list[str]:
+    args = ["--onedir", "--noconfirm", "--clean", "--log-level", "WARN", "--name", NAME]
+    args += ["--contents-directory", CONTENTS, "--python-option", HASH_SEED]
+    args += ["--distpath", str(dist), "--workpath", str(work), "--specpath", str(work)]
+    for path in SEARCH_PATHS:
+        args += ["--paths", str(path)]
+    for module in (*EXCLUDES, *encoding_excludes()):
+        args += ["--exclude-module", module]
+    return [*args, str(entry)]
+
+
+def cache_key(entry: Path) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{sys.version}\n{pyinstaller_args(entry, Path(), Path())}\n".encode())
+    dists = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
+    digest.update("\n".join(dists).encode())
+    for base in (entry.parent, *SOURCES):
+        for path in sorted(base.rglob("*.py")) if base.is_dir() else []:
+            digest.update(path.as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "metalinit" / "frozen"
+
+
+def freeze(entry: Path = ENTRY, cache: Path | None = None, log: Path | None = None) -> Frozen:
+    """The frozen agent for `entry`, from the cache or by running PyInstaller."""
+    if not entry.is_file():
+        raise BuildError(f"agent entry script {entry} does not exist")
+    cache = cache or cache_root()
+    final = cache / cache_key(entry)
+    if (final / NAME / NAME).is_file():
+        return Frozen(final / NAME)
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".freeze.", dir=cache))
+    try:
+        argv = [sys.executable, "-m", "PyInstaller", *pyinstaller_args(entry, work / "out", work)]
+        # PyInstaller walks sets while writing base_library.zip: without a fixed hash seed
+        # the member order, and so the bytes, change from run to run.
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        env.setdefault("SOURCE_DATE_EPOCH", str(source_date_epoch()))
+        result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=work)
+        if log:
+            log.write_text(result.stdout + result.stderr)
+        if result.returncode != 0:
+            tail = "\n".join(result.stderr.strip().splitlines()[-15:])
+            raise BuildError(f"PyInstaller failed on {entry}:\n{tail}")
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(work / "out", final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Frozen(final / NAME)

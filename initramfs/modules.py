@@ -1,0 +1,170 @@
+"""Kernel modules for the image: the default set, its closure over `modules.dep` and
+`softdep` lines (aliases resolved), copied uncompressed and re-indexed with `depmod -b`.
+
+`depmod` already turns each module's `softdep` modinfo into `modules.softdep`; ext4's
+"pre: crypto-crc32c" resolves through `modules.alias` to crc32c_generic and crc32c_intel,
+so a filesystem with metadata checksums mounts.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import lzma
+import shutil
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from initramfs.errors import BuildError
+
+# Servers and QEMU: buses and disks, filesystems, common NICs. A default that the kernel
+# lacks (mlx cores on the cloud flavour) is reported, not fatal; --modules ones are fatal.
+DEFAULT_MODULES = (
+    "virtio_pci", "virtio_blk", "virtio_net", "virtio_scsi",
+    "ata_piix", "ahci", "nvme", "sd_mod", "sr_mod",
+    "xhci_pci", "ehci_pci", "usb_storage", "uas",
+    "ext4", "xfs", "vfat", "nls_cp437", "nls_iso8859_1", "nls_utf8",
+    "crc32c_generic", "crc32c_intel",
+    "e1000", "e1000e", "igb", "ixgbe", "i40e", "r8169", "mlx4_core", "mlx5_core",
+)  # fmt: skip
+COMPRESSED = {".xz": lzma.decompress, ".gz": gzip.decompress}
+INDEX_INPUTS = ("modules.builtin", "modules.builtin.modinfo")
+
+
+def canonical(name: str) -> str:
+    """Module name as the kernel knows it: no directory, no suffix, '-' as '_'."""
+    base = name.rsplit("/", 1)[-1]
+    for suffix in (".xz", ".gz", ".zst"):
+        base = base.removesuffix(suffix)
+    return base.removesuffix(".ko").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Index:
+    """What a module tree's index files say, parsed once."""
+
+    paths: dict[str, str]  # name -> path relative to lib/modules/RELEASE
+    deps: dict[str, tuple[str, ...]]
+    softdeps: dict[str, tuple[str, ...]]  # pre and post, unresolved names or aliases
+    aliases: tuple[tuple[str, str], ...]  # (pattern, module)
+    builtin: frozenset[str]
+
+    def lookup(self, wanted: str) -> list[str]:
+        """Modules a name or alias stands for: itself if it is one, else alias matches."""
+        name = canonical(wanted)
+        if name in self.paths or name in self.builtin:
+            return [name]
+        hits = {m for pattern, m in self.aliases if fnmatch.fnmatchcase(wanted, pattern)}
+        return sorted(hits)
+
+
+def parse_dep(text: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    paths, deps = {}, {}
+    for line in text.splitlines():
+        if ":" not in line:
+            continue
+        module, _, needs = line.partition(":")
+        name = canonical(module)
+        paths[name] = module.strip()
+        deps[name] = tuple(canonical(d) for d in needs.split())
+    return paths, deps
+
+
+def parse_softdep(text: str) -> dict[str, tuple[str, ...]]:
+    soft: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 3 or words[0] != "softdep":
+            continue
+        names = tuple(w for w in words[2:] if w not in ("pre:", "post:"))
+        soft[canonical(words[1])] = soft.get(canonical(words[1]), ()) + names
+    return soft
+
+
+def parse_alias(text: str) -> tuple[tuple[str, str], ...]:
+    rows = (line.split() for line in text.splitlines())
+    return tuple((w[1], canonical(w[2])) for w in rows if len(w) == 3 and w[0] == "alias")
+
+
+def load_index(tree: Path) -> Index:
+    def text(name: str) -> str:
+        path = tree / name
+        return path.read_text() if path.exists() else ""
+
+    paths, deps = parse_dep(text("modules.dep"))
+    if not paths:
+        raise BuildError(f"{tree}/modules.dep is missing or empty: run `depmod -b` on the tree")
+    builtin = frozenset(canonical(line) for line in text("modules.builtin").split())
+    return Index(
+        paths, deps, parse_softdep(text("modules.softdep")), parse_alias(text("modules.alias")),
+        builtin,
+    )  # fmt: skip
+
+
+@dataclass
+class Selection:
+    modules: list[str] = field(default_factory=list)  # sorted names to ship
+    builtin: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # optional ones this kernel lacks
+
+
+def resolve(index: Index, required: Iterable[str], optional: Iterable[str] = ()) -> Selection:
+    """The closure of the wanted modules over hard and soft dependencies."""
+    chosen: set[str] = set()
+    builtin: set[str] = set()
+    missing: list[str] = []
+    todo = [(w, True) for w in required] + [(w, False) for w in optional]
+    while todo:
+        wanted, must = todo.pop(0)
+        names = index.lookup(wanted)
+        if not names:
+            if must:
+                raise BuildError(
+                    f"kernel module {wanted!r} is neither in modules.dep nor built in, nor an "
+                    f"alias of one: check its name (`modinfo {wanted}`) or the kernel"
+                )
+            missing.append(wanted)
+            continue
+        for name in names:
+            if name in index.builtin:
+                builtin.add(name)
+            elif name not in chosen:
+                chosen.add(name)
+                todo += [(d, True) for d in index.deps.get(name, ())]
+                todo += [(s, False) for s in index.softdeps.get(name, ())]
+    return Selection(sorted(chosen), sorted(builtin), sorted(set(missing)))
+
+
+def install(tree: Path, release: str, selection: Selection, image: Path, index: Index) -> Path:
+    """Copy the selected modules (decompressed) under `image` and index them there."""
+    target = image / "lib" / "modules" / release
+    target.mkdir(parents=True, exist_ok=True)
+    order = []
+    for name in selection.modules:
+        relative = index.paths[name]
+        suffix = Path(relative).suffix
+        plain = relative.removesuffix(suffix) if suffix in (*COMPRESSED, ".zst") else relative
+        destination = target / plain
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        _copy_plain(tree / relative, destination, suffix)
+        order.append(plain)
+    (target / "modules.order").write_text("".join(f"{p}\n" for p in sorted(order)))
+    for name in INDEX_INPUTS:
+        if (tree / name).exists():
+            shutil.copyfile(tree / name, target / name)
+    result = subprocess.run(["depmod", "-b", str(image), release], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildError(f"depmod -b {image} {release} failed: {result.stderr.strip()}")
+    return target
+
+
+def _copy_plain(source: Path, destination: Path, suffix: str) -> None:
+    if suffix in COMPRESSED:
+        destination.write_bytes(COMPRESSED[suffix](source.read_bytes()))
+    elif suffix == ".zst":
+        with destination.open("wb") as out:
+            subprocess.run(["zstd", "-dc", str(source)], stdout=out, check=True)
+    else:
+        shutil.copyfile(source, destination)
