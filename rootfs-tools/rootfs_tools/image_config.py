@@ -46,6 +46,15 @@ def _string(config: dict[str, Any], key: str) -> str:
     return value
 
 
+def _object(parent: dict[str, Any], key: str, where: str = "") -> dict[str, Any]:
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ImageConfigError(f"{where}{key} must be an object")
+    return value
+
+
 def parse(data: bytes) -> ImageConfig:
     try:
         blob = json.loads(data)
@@ -53,14 +62,10 @@ def parse(data: bytes) -> ImageConfig:
         raise ImageConfigError(f"not JSON: {err}") from None
     if not isinstance(blob, dict):
         raise ImageConfigError("the top level must be an object")
-    config = blob.get("config") or {}
-    meta = blob.get("metalinit") or {}
-    if not isinstance(config, dict) or not isinstance(meta, dict):
-        raise ImageConfigError("config and metalinit must be objects")
-    labels = config.get("Labels") or {}
-    ports = config.get("ExposedPorts") or {}
-    if not isinstance(labels, dict) or not isinstance(ports, dict):
-        raise ImageConfigError("config.Labels and config.ExposedPorts must be objects")
+    config = _object(blob, "config")
+    meta = _object(blob, "metalinit")
+    labels = _object(config, "Labels", "config.")
+    ports = _object(config, "ExposedPorts", "config.")
     return ImageConfig(
         entrypoint=_strings(config, "Entrypoint"),
         cmd=_strings(config, "Cmd"),

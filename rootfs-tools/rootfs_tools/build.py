@@ -1,0 +1,219 @@
+"""Layers → staging tree → ext4 image. The part that must run as (fake) root.
+
+As root it runs in-process. As an ordinary user the CLI runs `python -m rootfs_tools.build
+JOB.json` inside one `fakeroot` session: the applier's chown/mknod/setxattr and the reads
+of `mkfs.ext4 -d` then see the same faked owners, device nodes and capability xattrs, so
+the image is the same as one made by root.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, cast
+
+from rootfs_tools.blobcache import VerifiedReader
+from rootfs_tools.errors import IntegrityError, RootfsToolsError, UnsafeLayerError
+from rootfs_tools.ext4 import Ext4Options, Usage, write_image
+from rootfs_tools.image_config import IMAGE_JSON
+from rootfs_tools.layers import Readable, apply_layer, secure_join
+from rootfs_tools.progress import Mode, Progress
+from rootfs_tools.sources import Layer, Resolved
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+BIND_FILLED = ("etc/resolv.conf", "etc/hosts", "etc/hostname")
+
+
+@dataclass(frozen=True)
+class Job:
+    image: Resolved
+    output: str
+    options: Ext4Options
+    work_dir: str
+
+
+class _Hashing:
+    """Passes reads through and hashes them: the DiffID of the uncompressed tar."""
+
+    def __init__(self, raw: Readable) -> None:
+        self.raw, self.hash = raw, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.hash.update(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+class _Prefixed:
+    def __init__(self, head: bytes, rest: VerifiedReader) -> None:
+        self.head, self.rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            data, self.head = (
+                (self.head, b"") if n < 0 or n >= len(self.head) else (self.head[:n], self.head[n:])
+            )
+            return data
+        return self.rest.read(n)
+
+
+def _apply_zstd(root: str, source: _Prefixed) -> tuple[int, str]:
+    proc = subprocess.Popen(["zstd", "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    failure: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            while chunk := source.read(1 << 20):
+                proc.stdin.write(chunk)  # type: ignore[union-attr]
+        except BaseException as err:  # reported after the join
+            failure.append(err)
+        finally:
+            try:
+                proc.stdin.close()  # type: ignore[union-attr]
+            except BrokenPipeError:
+                pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    tar = _Hashing(proc.stdout)
+    try:
+        entries = apply_layer(root, tar)
+        tar.drain()
+    finally:
+        proc.stdout.close()
+        feeder.join()
+        code = proc.wait()
+    if failure:
+        raise failure[0]
+    if code:
+        raise IntegrityError(f"zstd could not decompress the layer (exit {code})")
+    return entries, "sha256:" + tar.hash.hexdigest()
+
+
+def apply_blob(root: str, layer: Layer) -> int:
+    """Verify and apply one layer blob; checks blob digest/size and DiffID."""
+    with layer.open() as blob:
+        head = blob.read(4)
+        source = _Prefixed(head, blob)
+        try:
+            if head.startswith(ZSTD_MAGIC):
+                entries, diff_id = _apply_zstd(root, source)
+            else:
+                raw: Readable = source
+                if head.startswith(GZIP_MAGIC):
+                    raw = gzip.GzipFile(fileobj=cast(IO[bytes], source), mode="rb")
+                tar = _Hashing(raw)
+                entries = apply_layer(root, tar)
+                tar.drain()
+                diff_id = "sha256:" + tar.hash.hexdigest()
+            blob.finish()
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+            raise IntegrityError(f"layer {layer.digest}: cannot decompress: {err}") from None
+    if diff_id != layer.diff_id:
+        raise IntegrityError(
+            f"layer {layer.digest}: uncompressed content is {diff_id}, "
+            f"but the config's diff_ids say {layer.diff_id}"
+        )
+    return entries
+
+
+def image_json(image: Resolved) -> bytes:
+    """The config blob exactly as served, with a `metalinit` object spliced in at the end."""
+    meta = {
+        "reference": image.reference,
+        "manifest_digest": image.manifest_digest,
+        "platform": image.platform,
+    }
+    body = image.config.rstrip()
+    if not body.endswith(b"}"):
+        raise IntegrityError("the image config is not a JSON object")
+    inner = body[:-1].rstrip()
+    comma = b"" if inner.endswith(b"{") else b","
+    return inner + comma + b'"metalinit":' + json.dumps(meta).encode() + b"}\n"
+
+
+def _add_file(root: str, rel: str, data: bytes, *, replace: bool) -> None:
+    try:
+        path = secure_join(root, rel, make_parents=True)
+    except UnsafeLayerError:
+        return  # e.g. /etc is a symlink: leave the image as it is
+    if os.path.lexists(path) and not replace:
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+    with open(path, "wb") as out:
+        out.write(data)
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o644)
+
+
+def build(job: Job, progress: Progress) -> Usage:
+    output = Path(job.output)
+    os.makedirs(job.work_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".img-from-container.", dir=job.work_dir)
+    try:
+        os.chmod(staging, 0o755)
+        for i, layer in enumerate(job.image.layers):
+            entries = apply_blob(staging, layer)
+            progress.say(f"applied layer {i + 1}/{len(job.image.layers)}: {entries} entries")
+        _add_file(staging, IMAGE_JSON, image_json(job.image), replace=True)
+        for rel in BIND_FILLED:
+            _add_file(staging, rel, b"", replace=False)
+        progress.say("writing the ext4 image")
+        return write_image(Path(staging), output, job.options)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def dump(job: Job) -> str:
+    data = asdict(job)
+    data["image"]["config"] = base64.b64encode(job.image.config).decode()
+    return json.dumps(data)
+
+
+def load(text: str) -> Job:
+    data = json.loads(text)
+    img = data["image"]
+    image = Resolved(
+        img["reference"],
+        img["manifest_digest"],
+        img["platform"],
+        base64.b64decode(img["config"]),
+        tuple(Layer(**layer) for layer in img["layers"]),
+    )
+    return Job(image, data["output"], Ext4Options(**data["options"]), data["work_dir"])
+
+
+def main() -> int:
+    """`python -m rootfs_tools.build JOB.json MODE`, run by the CLI inside fakeroot."""
+    job = load(Path(sys.argv[1]).read_text())
+    try:
+        with Progress(Mode(sys.argv[2])) as progress:
+            build(job, progress)
+    except RootfsToolsError as err:
+        print(f"img-from-container: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
