@@ -1,0 +1,161 @@
+"""The steps the boot stage and `metalinit dhcp` share: choose links, get a lease (DHCP or
+static), put it into effect, keep it. Each step logs one line a user can read."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from agent.cmdline import IpConfig, IpMode
+from agent.errors import AgentError
+from agent.log import Log
+from agent.net.apply import EtcFiles, apply_addresses, remove_address, write_etc, write_lease_json
+from agent.net.client import DEFAULT_ARP_WAIT, Client, NoLease
+from agent.net.lease import Lease
+from agent.net.links import IFF_UP, CarrierWatch, Link, bring_up, candidates, ipr
+from agent.net.renew import Renewer
+from agent.net.static import static_lease
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class NetworkError(AgentError):
+    """The kernel refused a network change the agent asked for."""
+
+
+@dataclass(frozen=True)
+class Want:
+    """What to ask for: which links, DHCP or static, and how long to wait."""
+
+    names: tuple[str, ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+    bring_up: bool = True
+    static: IpConfig | None = None
+    hostname: str | None = None
+    previous: IPv4Address | None = None
+    arp_wait: float = DEFAULT_ARP_WAIT
+
+
+@dataclass(frozen=True)
+class Outcome:
+    lease: Lease
+    link: Link
+    seconds: float
+    dropped: int = 0
+
+
+def choose_links(route: Any, names: tuple[str, ...]) -> list[Link]:
+    if not names:
+        return candidates(route)
+    return [link for name in names for link in candidates(route, name)]
+
+
+def obtain(want: Want, log: Log) -> Outcome:
+    """A lease on the first link that gets one (NoLease, LinkError, NetworkError otherwise)."""
+    started = time.monotonic()
+    route = ipr()
+    try:
+        links = choose_links(route, want.names)
+        if want.bring_up:
+            bring_up(route, links)
+        else:
+            _warn_down(route, links, log)
+        watch = CarrierWatch(route, links)
+        try:
+            if want.static is not None and want.static.mode is IpMode.STATIC:
+                up = watch.wait_any(want.timeout)
+                if not up:
+                    names = ", ".join(map(str, links))
+                    raise NoLease(
+                        f"no carrier on {names} within {want.timeout:g}s: check the cable"
+                    )
+                link = next(link for link in links if link.index in up)
+                return Outcome(static_lease(want.static, link), link, time.monotonic() - started)
+            client = Client(
+                links, log, hostname=want.hostname, previous=want.previous, arp_wait=want.arp_wait
+            )
+            lease = client.acquire(want.timeout, watch)
+            link = next(link for link in links if link.name == lease.interface)
+            return Outcome(lease, link, time.monotonic() - started, client.dropped)
+        finally:
+            watch.close()
+    except OSError as err:
+        raise NetworkError(f"network links: {err}") from err
+    finally:
+        route.close()
+
+
+def _warn_down(route: Any, links: list[Link], log: Log) -> None:
+    for msg in route.get_links():
+        if int(msg["index"]) in {link.index for link in links} and not msg["flags"] & IFF_UP:
+            log.warn(f"{msg.get_attr('IFLA_IFNAME')} is down; --apply brings it up")
+
+
+def lease_line(outcome: Outcome) -> str:
+    lease = outcome.lease
+    verb = "lease" if lease.source == "dhcp" else "static"
+    return f"{verb} {lease.summary()} ({outcome.seconds:.2f}s)"
+
+
+def put_into_effect(
+    lease: Lease, log: Log, *, etc: EtcFiles, run: Path, previous: Lease | None = None
+) -> None:
+    """Address, MTU, routes, /etc files, lease.json; one log line saying what was set."""
+    try:
+        apply_addresses(lease, previous)
+    except OSError as err:
+        raise NetworkError(f"cannot configure {lease.interface}: {err}") from err
+    write_etc(lease, etc)
+    write_lease_json(lease, run)
+    if lease.hostname and os.getpid() == 1:
+        socket.sethostname(lease.hostname)
+    routes = ", ".join(str(r) for r in lease.routes) or "none"
+    mtu = f" mtu {lease.mtu}" if lease.mtu else ""
+    dns = ",".join(map(str, lease.dns)) or "none"
+    log.info(
+        f"network {lease.interface}: {lease.interface_address}{mtu} routes {routes} "
+        f"dns {dns} hostname {lease.hostname or '-'}"
+    )
+
+
+def keep(
+    lease: Lease,
+    link: Link,
+    log: Log,
+    *,
+    etc: EtcFiles,
+    run: Path,
+    timeout: float,
+    wanted: Callable[[], bool],
+    noted: Callable[[Lease], None] | None = None,
+) -> Renewer:
+    """Start the renewal thread; a lost lease is taken off the link and acquired anew."""
+
+    def on_lease(old: Lease, new: Lease) -> None:
+        put_into_effect(new, log, etc=etc, run=run, previous=old)
+        log.info(f"dhcp {link}: renewed {new.address} for {new.lease_time}s")
+        if noted is not None:
+            noted(new)
+
+    def on_lost(old: Lease, why: str) -> Lease | None:
+        log.warn(f"dhcp {link}: {why}; removing {old.address} and asking again")
+        remove_address(old)
+        while wanted():
+            try:
+                outcome = obtain(Want(names=(link.name,), timeout=timeout), log)
+            except NoLease as err:
+                log.warn(str(err))
+                continue
+            log.info(lease_line(outcome))
+            return outcome.lease
+        return None
+
+    renewer = Renewer(lease, link, log, on_lease=on_lease, on_lost=on_lost, wanted=wanted)
+    renewer.start()
+    return renewer
