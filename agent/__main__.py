@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from agent.coldplug import coldplug as modules
-from agent.context import Context, Paths
+from agent.context import Context
 from agent.early import early_mounts
 from agent.launch import run_entrypoint
 from agent.log import LOG_FILE, Log
@@ -29,16 +28,17 @@ STAGES = (
     enter_root,
     run_entrypoint,
 )
-HARNESS_FLAG = "--cmdline-file="
+HARNESS_FLAG = "--cmdline="
 
 
 def make_context(argv: list[str]) -> Context:
-    """The machine's init, or (with --cmdline-file=PATH) a test harness in a namespace that
-    keeps its own stdio and reads its command line from a file."""
+    """The machine's init, or (with --cmdline=TEXT) a test harness in a namespace that
+    keeps its own stdio and takes its command line from the argument."""
     harness = next((arg for arg in argv[1:2] if arg.startswith(HARNESS_FLAG)), None)
     if harness:
-        paths = Paths(cmdline=Path(harness[len(HARNESS_FLAG) :]))
-        return Context(Syscalls(), Log(log_file=LOG_FILE), paths, takes_console=False)
+        ctx = Context(Syscalls(), Log(log_file=LOG_FILE), takes_console=False)
+        ctx.cmdline_text = harness[len(HARNESS_FLAG) :]
+        return ctx
     _ensure_stdio()
     ctx = Context(Syscalls(), Log(to_kmsg=True, log_file=LOG_FILE))
     if os.getpid() == 1:

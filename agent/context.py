@@ -32,6 +32,7 @@ class Context:
     log: Log
     paths: Paths = field(default_factory=Paths)
     params: BootParams = field(default_factory=BootParams)
+    cmdline_text: str | None = None  # a test harness's command line instead of the file
     stage: str = ""
     root_device: str | None = None
     root_fstype: str | None = None

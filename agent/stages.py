@@ -15,7 +15,7 @@ class RescueRequested(AgentError):
 
 def read_cmdline(ctx: Context) -> None:
     try:
-        text = ctx.paths.cmdline.read_text()
+        text = ctx.cmdline_text or ctx.paths.cmdline.read_text()
     except OSError as err:
         raise AgentError(f"cannot read {ctx.paths.cmdline}: {err.strerror}") from None
     ctx.log.info(f"cmdline: {text.strip()}")

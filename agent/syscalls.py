@@ -93,7 +93,8 @@ class Syscalls:
 
 @dataclass
 class Recorder(Syscalls):
-    """Records each call instead of making it; `fail` maps a call name to an errno to raise."""
+    """Records each call instead of making it; `fail` maps a call name (or, for mount,
+    `mount:FSTYPE`) to an errno to raise."""
 
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     fail: dict[str, int] = field(default_factory=dict)
@@ -101,15 +102,16 @@ class Recorder(Syscalls):
     def __post_init__(self) -> None:
         super().__init__()
 
-    def _record(self, name: str, *args: Any) -> None:
+    def _record(self, name: str, *args: Any, key: str = "") -> None:
         self.calls.append((name, *args))
-        if name in self.fail:
-            code = self.fail[name]
-            raise SyscallError(code, f"{name}: {os.strerror(code)}")
+        for failing in (name, f"{name}:{key}"):
+            if failing in self.fail:
+                code = self.fail[failing]
+                raise SyscallError(code, f"{name}: {os.strerror(code)}")
 
     def mount(self, source: str, target: str, fstype: str | None, flags: int = 0,
               data: str | None = None) -> None:  # fmt: skip
-        self._record("mount", source, target, fstype, flags, data)
+        self._record("mount", source, target, fstype, flags, data, key=fstype or "")
 
     def umount(self, target: str, flags: int = 0) -> None:
         self._record("umount", target, flags)
