@@ -16,10 +16,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import zlib
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, cast
 
@@ -124,8 +126,9 @@ def apply_blob(root: str, layer: Layer) -> int:
                 tar.drain()
                 diff_id = "sha256:" + tar.hash.hexdigest()
             blob.finish()
-        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-            raise IntegrityError(f"layer {layer.digest}: cannot decompress: {err}") from None
+        except (EOFError, zlib.error, gzip.BadGzipFile, tarfile.TarError) as err:
+            blob.finish()  # a wrong digest or size explains a broken stream best
+            raise IntegrityError(f"layer {layer.digest}: not a valid layer tar: {err}") from None
     if diff_id != layer.diff_id:
         raise IntegrityError(
             f"layer {layer.digest}: uncompressed content is {diff_id}, "
@@ -149,7 +152,16 @@ def image_json(image: Resolved) -> bytes:
     return inner + comma + b'"metalinit":' + json.dumps(meta).encode() + b"}\n"
 
 
-def _add_file(root: str, rel: str, data: bytes, *, replace: bool) -> None:
+def created_time(config: bytes) -> float:
+    """The image's `created` time: our added files carry it, so rebuilds are identical."""
+    try:
+        text = json.loads(config).get("created", "")
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (ValueError, TypeError, AttributeError):
+        return 0.0
+
+
+def _add_file(root: str, rel: str, data: bytes, mtime: float, *, replace: bool) -> None:
     try:
         path = secure_join(root, rel, make_parents=True)
     except UnsafeLayerError:
@@ -164,6 +176,7 @@ def _add_file(root: str, rel: str, data: bytes, *, replace: bool) -> None:
         out.write(data)
     os.chown(path, 0, 0)
     os.chmod(path, 0o644)
+    os.utime(path, (mtime, mtime))
 
 
 def build(job: Job, progress: Progress) -> Usage:
@@ -175,9 +188,10 @@ def build(job: Job, progress: Progress) -> Usage:
         for i, layer in enumerate(job.image.layers):
             entries = apply_blob(staging, layer)
             progress.say(f"applied layer {i + 1}/{len(job.image.layers)}: {entries} entries")
-        _add_file(staging, IMAGE_JSON, image_json(job.image), replace=True)
+        mtime = created_time(job.image.config)
+        _add_file(staging, IMAGE_JSON, image_json(job.image), mtime, replace=True)
         for rel in BIND_FILLED:
-            _add_file(staging, rel, b"", replace=False)
+            _add_file(staging, rel, b"", mtime, replace=False)
         progress.say("writing the ext4 image")
         return write_image(Path(staging), output, job.options)
     finally:
