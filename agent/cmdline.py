@@ -73,6 +73,7 @@ class BootParams:
     rootflags: str | None = None
     read_only: bool = False
     rootwait: bool = False
+    rootwait_seconds: int | None = None  # `rootwait=N` (Linux 6.5+): wait at most N seconds
     rootdelay: int | None = None
     entrypoint: tuple[str, ...] | None = None
     init_args: tuple[str, ...] | None = None
@@ -89,9 +90,12 @@ class BootParams:
     def root_wait_seconds(self) -> float:
         """How long the root stage waits for the root device to appear.
 
-        `rootwait` waits without end, as the kernel does; otherwise a bounded default, so a
-        typo in `root=` reaches the rescue shell instead of hanging the boot.
+        `rootwait` waits without end and `rootwait=N` N seconds, as the kernel does; with
+        neither, a bounded default, so a typo in `root=` reaches the rescue shell instead of
+        hanging the boot.
         """
+        if self.rootwait_seconds is not None:
+            return float(self.rootwait_seconds)
         return float("inf") if self.rootwait else float(DEFAULT_ROOTWAIT_SECONDS)
 
     def to_json(self) -> dict[str, Any]:
@@ -203,6 +207,14 @@ def _root(key: str, value: str | None) -> dict[str, Any]:
         return {"root": RootSpec.parse(text)}
     except RootSpecError as err:
         raise CmdlineError(key, text, str(err)) from None
+
+
+def _rootwait(key: str, value: str | None) -> dict[str, Any]:
+    if value is None:
+        return {"rootwait": True, "rootwait_seconds": None}
+    if not value.isdigit():
+        raise CmdlineError(key, value, "give it alone (wait forever) or as rootwait=SECONDS")
+    return {"rootwait": True, "rootwait_seconds": int(value)}
 
 
 def _rootdelay(key: str, value: str | None) -> dict[str, Any]:
@@ -325,7 +337,7 @@ _HANDLERS = {
     "rootflags": _text("rootflags"),
     "ro": _read_only,
     "rw": _read_write,
-    "rootwait": _flag("rootwait"),
+    "rootwait": _rootwait,
     "rootdelay": _rootdelay,
     "entrypoint": _entrypoint,
     "ip": _ip,

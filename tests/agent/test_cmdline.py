@@ -51,6 +51,8 @@ def test_root_uuid_survives_the_split_on_first_equals() -> None:
         ("ro rw", "read_only", False),
         ("rootwait", "rootwait", True),
         ("rootdelay=7", "rootdelay", 7),
+        ("rootwait=5", "rootwait_seconds", 5),
+        ("rootwait", "rootwait_seconds", None),
         ("entrypoint=/bin/echo", "entrypoint", ("/bin/echo",)),
         ("entrypoint=\"/bin/sh -c 'echo a b'\"", "entrypoint", ("/bin/sh", "-c", "echo a b")),
         ("provision=http://10.0.0.1:8080/", "provision", "http://10.0.0.1:8080/"),
@@ -84,6 +86,7 @@ def test_defaults() -> None:
     assert params.read_only is False
     assert params.root_wait_seconds == cmdline.DEFAULT_ROOTWAIT_SECONDS
     assert cmdline.parse("rootwait").root_wait_seconds == float("inf")
+    assert cmdline.parse("rootwait=4").root_wait_seconds == 4.0
 
 
 @pytest.mark.parametrize(
@@ -126,6 +129,7 @@ def test_ip_forms(text: str, mode: IpMode, fields: dict[str, object]) -> None:
         ("rootdelay=abc", "rootdelay", "whole number"),
         ("rootdelay=-1", "rootdelay", "whole number"),
         ("rootdelay", "rootdelay", "needs a value"),
+        ("rootwait=soon", "rootwait", "rootwait=SECONDS"),
         ("ip=garbage", "ip", "use dhcp, off"),
         ("ip=dhcp,sometimes", "ip", "optional"),
         ("ip=10.0.0.300::::::off", "ip", "not an IPv4 address"),
