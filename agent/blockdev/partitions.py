@@ -2,8 +2,8 @@
 
 Pure: each function takes the bytes the caller read (sector 0, a GPT header sector, the
 GPT entry array) and returns what they say; probe.py does the reading. Offsets and sizes
-in the results are in bytes. Logical partitions inside an MBR extended partition are not
-listed (a note says so); their PARTUUID on a real disk is still known, see `mbr_partuuid`.
+in the results are in bytes. Logical partitions of an MBR disk come from the chain of extended boot
+records, one `parse_ebr` call per record, numbered from 5 as the kernel numbers them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ MBR_DISK_ID = 0x1B8
 MBR_ENTRIES, MBR_ENTRY_SIZE, MBR_ENTRY_COUNT = 0x1BE, 16, 4
 MBR_BOOT_FLAGS = (0x00, 0x80)
 MBR_EXTENDED_TYPES = (0x05, 0x0F, 0x85)
+MBR_FIRST_LOGICAL = 5
+MBR_MAX_LOGICAL = 256  # bounds a looping or hostile chain of extended boot records
 MBR_GPT_PROTECTIVE = 0xEE
 
 GPT_SIGNATURE = b"EFI PART"
@@ -52,9 +54,17 @@ class PartitionTable:
     ptuuid: str | None
     partitions: tuple[Partition, ...]
     notes: tuple[str, ...] = ()
+    extended: Partition | None = None  # DOS only: where the chain of EBRs starts
 
     def partition(self, number: int) -> Partition | None:
         return next((p for p in self.partitions if p.number == number), None)
+
+
+@dataclass(frozen=True)
+class Ebr:
+    partitions: tuple[Partition, ...]
+    next_lba: int | None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,8 @@ def is_protective_mbr(sector0: bytes) -> bool:
 
 def parse_mbr(sector0: bytes, sector_size: int, disk_size: int) -> PartitionTable | None:
     """The DOS partition table in sector 0, or None if there is none (or it only protects
-    a GPT, or the sector is a FAT boot sector, which also ends in 55 AA)."""
+    a GPT, or the sector is a FAT boot sector, which also ends in 55 AA). Logical
+    partitions are read from `extended` with `parse_ebr`."""
     if not _has_mbr_signature(sector0) or is_protective_mbr(sector0) or looks_like_fat(sector0):
         return None
     entries = _entries(sector0)
@@ -92,25 +103,77 @@ def parse_mbr(sector0: bytes, sector_size: int, disk_size: int) -> PartitionTabl
     disk_id = int.from_bytes(sector0[MBR_DISK_ID : MBR_DISK_ID + 4], "little")
     partitions: list[Partition] = []
     notes: list[str] = []
+    extended: Partition | None = None
     for number, entry in enumerate(entries, start=1):
-        kind = entry[4]
-        start = int.from_bytes(entry[8:12], "little") * sector_size
-        size = int.from_bytes(entry[12:16], "little") * sector_size
-        if kind == 0 or size == 0:
+        if entry[4] in MBR_EXTENDED_TYPES and _lba(entry, 12):
+            if extended is not None:
+                notes.append(f"partition {number} is a second extended one; not followed")
+                continue
+            extended = Partition(
+                number, _lba(entry, 8) * sector_size, _lba(entry, 12) * sector_size
+            )
             continue
-        if kind in MBR_EXTENDED_TYPES:
-            notes.append(f"partition {number} is extended; its logical partitions are not listed")
+        where = _Where(number, 0, sector_size, disk_size, disk_id)
+        if (part := _data_partition(entry, where, notes)) is not None:
+            partitions.append(part)
+    ptuuid = f"{disk_id:08x}" if disk_id else None
+    return PartitionTable("dos", ptuuid, tuple(partitions), tuple(notes), extended)
+
+
+def parse_ebr(
+    sector: bytes,
+    *,
+    ebr_lba: int,
+    extended_lba: int,
+    disk_id: int,
+    first_number: int,
+    sector_size: int,
+    disk_size: int,
+) -> Ebr | None:
+    """One extended boot record of the chain inside an extended partition: its logical
+    partitions (start relative to this EBR, numbered on from `first_number`) and where the
+    next EBR is (relative to the extended partition). None if there is no EBR here."""
+    if not _has_mbr_signature(sector):
+        return None
+    partitions: list[Partition] = []
+    notes: list[str] = []
+    next_lba: int | None = None
+    for entry in _entries(sector):
+        if entry[4] in MBR_EXTENDED_TYPES:
+            if next_lba is None and _lba(entry, 12):
+                next_lba = extended_lba + _lba(entry, 8)
             continue
-        if start >= disk_size:
-            notes.append(f"partition {number} starts beyond the end of the disk; skipped")
-            continue
-        if start + size > disk_size:
-            notes.append(f"partition {number} runs past the end of the disk; truncated")
-            size = disk_size - start
-        partitions.append(Partition(number, start, size, mbr_partuuid(disk_id, number)))
-    return PartitionTable(
-        "dos", f"{disk_id:08x}" if disk_id else None, tuple(partitions), tuple(notes)
-    )
+        number = first_number + len(partitions)
+        where = _Where(number, ebr_lba, sector_size, disk_size, disk_id)
+        if (part := _data_partition(entry, where, notes)) is not None:
+            partitions.append(part)
+    return Ebr(tuple(partitions), next_lba, tuple(notes))
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where an MBR or EBR entry sits: its number, the LBA its start counts from, the disk."""
+
+    number: int
+    base_lba: int
+    sector_size: int
+    disk_size: int
+    disk_id: int
+
+
+def _data_partition(entry: bytes, where: _Where, notes: list[str]) -> Partition | None:
+    if entry[4] == 0 or _lba(entry, 12) == 0:
+        return None
+    number = where.number
+    start = (where.base_lba + _lba(entry, 8)) * where.sector_size
+    size = _lba(entry, 12) * where.sector_size
+    if start >= where.disk_size:
+        notes.append(f"partition {number} starts beyond the end of the disk; skipped")
+        return None
+    if start + size > where.disk_size:
+        notes.append(f"partition {number} runs past the end of the disk; truncated")
+        size = where.disk_size - start
+    return Partition(number, start, size, mbr_partuuid(where.disk_id, number))
 
 
 def mbr_partuuid(disk_id: int, number: int) -> str | None:
@@ -203,6 +266,10 @@ def _entries(sector0: bytes) -> list[bytes]:
 def _utf16_name(raw: bytes) -> str | None:
     name = raw.decode("utf-16-le", errors="replace").split("\0", 1)[0]
     return name or None
+
+
+def _lba(entry: bytes, offset: int) -> int:
+    return int.from_bytes(entry[offset : offset + 4], "little")
 
 
 def _u32(buf: bytes, offset: int) -> int:

@@ -11,6 +11,7 @@ its parent disk's table (found through /sys/dev/block/MAJ:MIN).
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import stat
@@ -22,11 +23,15 @@ from types import TracebackType
 from agent.blockdev import BlockDevError
 from agent.blockdev.partitions import (
     GPT_SIGNATURE,
+    MBR_FIRST_LOGICAL,
+    MBR_MAX_LOGICAL,
     SECTOR_SIZES,
+    Partition,
     PartitionTable,
     PartitionTableError,
     is_protective_mbr,
     mbr_partuuid,
+    parse_ebr,
     parse_gpt_entries,
     parse_gpt_header,
     parse_mbr,
@@ -172,7 +177,44 @@ def _read_table(dev: _Opened) -> PartitionTable | None:
     sector0 = dev.read(0, dev.sector_size)
     if is_protective_mbr(sector0):
         return _read_gpt(dev)
-    return parse_mbr(sector0, dev.sector_size, dev.size)
+    table = parse_mbr(sector0, dev.sector_size, dev.size)
+    if table is None or table.extended is None:
+        return table
+    return _with_logical_partitions(dev, table, table.extended)
+
+
+def _with_logical_partitions(
+    dev: _Opened, table: PartitionTable, extended: Partition
+) -> PartitionTable:
+    """Follow the chain of extended boot records, one sector each."""
+    size = dev.sector_size
+    extended_lba = extended.start // size
+    disk_id = int(table.ptuuid, 16) if table.ptuuid else 0
+    partitions, notes = list(table.partitions), list(table.notes)
+    lba: int | None = extended_lba
+    seen: set[int] = set()
+    while lba is not None:
+        if lba in seen or len(seen) == MBR_MAX_LOGICAL:
+            notes.append(f"the chain of extended boot records loops at LBA {lba}; stopped there")
+            break
+        seen.add(lba)
+        number = MBR_FIRST_LOGICAL + len(partitions) - len(table.partitions)
+        ebr = parse_ebr(
+            dev.read(lba * size, size),
+            ebr_lba=lba,
+            extended_lba=extended_lba,
+            disk_id=disk_id,
+            first_number=number,
+            sector_size=size,
+            disk_size=dev.size,
+        )
+        if ebr is None:
+            notes.append(f"no extended boot record at LBA {lba}; logical partitions end there")
+            break
+        partitions.extend(ebr.partitions)
+        notes.extend(ebr.notes)
+        lba = ebr.next_lba
+    return dataclasses.replace(table, partitions=tuple(partitions), notes=tuple(notes))
 
 
 def _read_gpt(dev: _Opened) -> PartitionTable:
@@ -226,6 +268,6 @@ def _from_parent_table(
     part = table.partition(number)
     if part is not None:
         return part.partuuid, part.partlabel
-    if table.pttype == "dos" and table.ptuuid:  # a logical partition: the kernel's rule
+    if table.pttype == "dos" and table.ptuuid:  # the extended one: the kernel's rule
         return mbr_partuuid(int(table.ptuuid, 16), number), None
     return None, None

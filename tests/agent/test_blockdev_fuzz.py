@@ -15,6 +15,7 @@ import pytest
 from agent.blockdev import BlockDevError
 from agent.blockdev.partitions import (
     PartitionTableError,
+    parse_ebr,
     parse_gpt_entries,
     parse_gpt_header,
     parse_mbr,
@@ -113,7 +114,7 @@ def test_identify_never_raises(seeds: dict[str, bytes]) -> None:
 
 
 def test_partition_parsers_return_tables_or_their_error(seeds: dict[str, bytes]) -> None:
-    outcomes = {"mbr": 0, "gpt": 0, "rejected": 0}
+    outcomes = {"mbr": 0, "ebr": 0, "gpt": 0, "rejected": 0}
 
     def check(buf: bytes) -> None:
         disk_size = 16 * MIB
@@ -121,6 +122,18 @@ def test_partition_parsers_return_tables_or_their_error(seeds: dict[str, bytes])
         if mbr is not None:
             outcomes["mbr"] += 1
             assert all(p.start >= 0 and p.start + p.size <= disk_size for p in mbr.partitions)
+        ebr = parse_ebr(
+            buf[:512],
+            ebr_lba=2048,
+            extended_lba=2048,
+            disk_id=0x01020304,
+            first_number=5,
+            sector_size=512,
+            disk_size=disk_size,
+        )
+        if ebr is not None:
+            outcomes["ebr"] += 1
+            assert all(p.start + p.size <= disk_size and p.number >= 5 for p in ebr.partitions)
         try:
             header = parse_gpt_header(
                 buf[512:1024], expected_lba=1, sector_size=512, disk_size=disk_size

@@ -127,24 +127,42 @@ def test_gpt_image_agrees_with_partx_and_blkid(gpt_disk: Path) -> None:
         assert (info.fstype, info.uuid, info.label) == (tags["TYPE"], tags["UUID"], tags["LABEL"])
 
 
-def test_mbr_image_uses_the_kernels_partuuid_and_skips_the_extended_partition(
+def test_mbr_image_lists_primary_and_logical_partitions_with_the_kernels_partuuid(
     tmp_path: Path,
 ) -> None:
     disk = make_disk(tmp_path, MBR_SCRIPT)
     put_filesystem(tmp_path, disk, 34816 * 512, 65536 * 512, FILESYSTEMS[2])
+    put_filesystem(tmp_path, disk, 102400 * 512, 8192 * 512, FILESYSTEMS[3])
     found = inspect(str(disk))
     path = str(disk)
     assert list(found.devices) == [
         BlockInfo(path, 64 * MIB, "dos"),
         BlockInfo(f"{path}:1", 16 * MIB, None, None, None, None, "deadbeef-01"),
         BlockInfo(f"{path}:2", 32 * MIB, None, "ext4", FS_UUID, "root", "deadbeef-02"),
+        BlockInfo(f"{path}:5", 4 * MIB, None, "swap", SWAP_UUID, "swap", "deadbeef-05"),
     ]
+    assert found.notes == ()
+    not_extended = [row for row in partx(disk) if row["NR"] != "3"]
+    starts = [2048 * 512, 34816 * 512, 102400 * 512]
+    rows = [as_partx_row(i, s) for i, s in zip(found.devices[1:], starts, strict=True)]
+    assert rows == not_extended
+
+
+def test_a_looping_chain_of_extended_boot_records_stops(tmp_path: Path) -> None:
+    disk = make_disk(tmp_path, MBR_SCRIPT)
+    first_ebr = 100352 * 512
+    with disk.open("r+b") as f:  # the EBR's link to the next one points back at itself
+        f.seek(first_ebr + 0x1BE + 16)
+        f.write(
+            bytes([0, 0, 0, 0, 0x05, 0, 0, 0])
+            + (0).to_bytes(4, "little")
+            + (1).to_bytes(4, "little")
+        )
+    found = inspect(str(disk))
+    assert [d.path.rsplit(":", 1)[-1] for d in found.devices[1:]] == ["1", "2", "5"]
     assert found.notes == (
-        f"{path}: partition 3 is extended; its logical partitions are not listed",
+        f"{disk}: the chain of extended boot records loops at LBA 100352; stopped there",
     )
-    primaries = [row for row in partx(disk) if row["NR"] in ("1", "2")]
-    starts = [2048 * 512, 34816 * 512]
-    assert [as_partx_row(i, s) for i, s in zip(found.devices[1:], starts, strict=True)] == primaries
 
 
 def test_mbr_partition_past_the_end_of_a_cut_image_is_truncated(tmp_path: Path) -> None:
