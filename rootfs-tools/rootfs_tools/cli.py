@@ -22,7 +22,7 @@ from rootfs_tools.errors import RootfsToolsError, UsageError
 from rootfs_tools.ext4 import Ext4Options, check
 from rootfs_tools.manifest import Platform
 from rootfs_tools.progress import Mode, Progress
-from rootfs_tools.reference import DockerArchive, OciLayout, parse_source
+from rootfs_tools.reference import DockerArchive, OciLayout, Reference, Source, parse_source
 from rootfs_tools.registry import Settings
 
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -109,14 +109,16 @@ def _settings(args: argparse.Namespace, domain: str) -> Settings:
     return Settings(mirrors=mirrors, insecure=frozenset(insecure), user=args.user)
 
 
-def _resolve(args: argparse.Namespace, cache: BlobCache, progress: Progress) -> sources.Resolved:
-    source = parse_source(args.image)
+def _resolve(
+    args: argparse.Namespace, source: Source, cache: BlobCache, progress: Progress
+) -> sources.Resolved:
+    settings = _settings(args, source.domain if isinstance(source, Reference) else "")
     wanted = Platform.parse(args.platform)
     if isinstance(source, DockerArchive):
         return sources.from_docker_archive(source, cache)
     if isinstance(source, OciLayout):
         return sources.from_oci_layout(source, wanted)
-    return pull.resolve(source, _settings(args, source.domain), wanted, cache, progress)
+    return pull.resolve(source, settings, wanted, cache, progress)
 
 
 def _build_as_fakeroot(job: build.Job, mode: Mode) -> int:
@@ -142,12 +144,13 @@ def run(args: argparse.Namespace) -> int:
         compress=args.compress,
     )
     check(options)
+    source = parse_source(args.image)
     mode = Mode.choose(args.quiet)
     output = args.output.absolute()
     work_dir = str((args.work_dir or output.parent).absolute())
     cache = BlobCache(args.cache_dir)
     with Progress(mode) as progress:
-        image = _resolve(args, cache, progress)
+        image = _resolve(args, source, cache, progress)
     job = build.Job(image, str(output), options, work_dir)
     if os.geteuid() != 0 and "FAKEROOTKEY" not in os.environ:
         return _build_as_fakeroot(job, mode)
