@@ -36,7 +36,7 @@ from agent.blockdev.partitions import (
     parse_gpt_header,
     parse_mbr,
 )
-from agent.blockdev.superblock import HEAD_SIZE, identify
+from agent.blockdev.superblock import HEAD_SIZE, Filesystem, identify
 from agent.rootspec import BlockInfo
 
 BLKGETSIZE64 = 0x80081272  # _IOR(0x12, 114, size_t): size in bytes
@@ -104,17 +104,9 @@ def inspect(
         partuuid = partlabel = None
         if dev.rdev is not None:
             partuuid, partlabel = _from_parent_table(dev, sys_root, dev_root)
-        whole = BlockInfo(
-            path,
-            dev.size,
-            table.pttype if table else None,
-            found.fstype if found else None,
-            found.uuid if found else None,
-            found.label if found else None,
-            partuuid,
-            partlabel,
-        )
-        records = [whole]
+        records = [
+            _record(path, dev.size, table.pttype if table else None, found, partuuid, partlabel)
+        ]
         if table is not None:
             dev.notes.extend(f"{path}: {note}" for note in table.notes)
             if dev.rdev is None:
@@ -123,22 +115,30 @@ def inspect(
 
 
 def _partition_records(dev: _Opened, table: PartitionTable) -> list[BlockInfo]:
-    records = []
-    for part in table.partitions:
-        found = identify(dev.read(part.start, min(HEAD_SIZE, part.size)))
-        records.append(
-            BlockInfo(
-                f"{dev.path}{PARTITION_SEPARATOR}{part.number}",
-                part.size,
-                None,
-                found.fstype if found else None,
-                found.uuid if found else None,
-                found.label if found else None,
-                part.partuuid,
-                part.partlabel,
-            )
+    return [
+        _record(
+            f"{dev.path}{PARTITION_SEPARATOR}{part.number}",
+            part.size,
+            None,
+            identify(dev.read(part.start, min(HEAD_SIZE, part.size))),
+            part.partuuid,
+            part.partlabel,
         )
-    return records
+        for part in table.partitions
+    ]
+
+
+def _record(
+    path: str,
+    size: int,
+    pttype: str | None,
+    found: Filesystem | None,
+    partuuid: str | None,
+    partlabel: str | None,
+) -> BlockInfo:
+    if found is None:
+        return BlockInfo(path, size, pttype, partuuid=partuuid, partlabel=partlabel)
+    return BlockInfo(path, size, pttype, found.fstype, found.uuid, found.label, partuuid, partlabel)
 
 
 def _open(path: str) -> _Opened:
