@@ -34,6 +34,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 ATTEMPTS = 6
 BACKOFF = 0.25  # seconds, doubled each retry, capped at 8
 TIMEOUT = (10, 60)
+CHUNK = 64 << 10  # small: a cut-off read loses at most one chunk before the Range resume
 NETWORK_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -218,7 +219,7 @@ class Registry:
                     progress(-writer.done)
                     writer.restart()
                 try:
-                    for chunk in resp.iter_content(1 << 20):
+                    for chunk in resp.iter_content(CHUNK):
                         writer.write(chunk)
                         progress(len(chunk))
                 except NETWORK_ERRORS:

@@ -17,6 +17,7 @@ from rootfs_tools import image_config
 from tests.rootfs_tools.conftest import Convert
 from tests.rootfs_tools.images import Entry, gz, layer_tar, write_layout
 from tests.rootfs_tools.registry import Registry
+from tests.rootfs_tools.token_proxy import SERVICE, Proxy
 from tests.rootfs_tools.trees import ext4_tree, mounted
 
 
@@ -275,3 +276,30 @@ def test_docker_archive_made_by_skopeo(
     done = convert(f"docker-archive:{gz_archive}", "-o", str(tmp_path / "gz.img"))
     assert done.returncode == 0, done.stderr
     assert content(tmp_path / "gz.img") == reference_tree
+
+
+def test_token_auth_retries_resume_and_redirects_without_leaking_auth(
+    convert: Convert,
+    registry_plain: Registry,
+    busybox_pushed: str,
+    tmp_path: Path,
+    reference_tree: dict[str, tuple[object, ...]],
+) -> None:
+    proxy = Proxy(registry_plain.host)
+    try:
+        out = tmp_path / "proxied.img"
+        done = convert(f"{proxy.host}/test/busybox:oci", "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        record = proxy.record
+    finally:
+        proxy.stop()
+    assert content(out) == reference_tree
+    assert record.unauthorised >= 1 and record.tokens_issued
+    assert record.tokens_issued[0] == {
+        "service": [SERVICE],
+        "scope": ["repository:test/busybox:pull"],
+    }
+    assert record.manifest_503 == 1
+    assert len(record.cut_blobs) == 4  # config and three layers, each cut off once
+    assert record.ranges and all(r.startswith("bytes=") and r != "bytes=0-" for r in record.ranges)
+    assert record.store_gets >= 4 and record.store_auth_headers == []
