@@ -126,17 +126,21 @@ class Lease:
 
 
 def check_offer(msg: Message) -> IPv4Address:
-    """The address an OFFER or ACK gives, if it can be a host's address."""
+    """The address an OFFER or ACK gives, if it can be a host's address on its subnet."""
     address = msg.yiaddr
     if (
         address.is_unspecified
         or address.is_multicast
         or address.is_loopback
-        or address == IPv4Address("255.255.255.255")
         or address.is_reserved
         or address.is_link_local
     ):
         raise opt.MalformedPacket(f"server offers {address}, which no host can use")
+    mask = msg.options.get(opt.SUBNET_MASK)
+    prefix = opt.netmask_prefix(mask) if mask is not None else _classful(address)
+    network = IPv4Network((address, prefix), strict=False)
+    if prefix < 31 and address in (network.network_address, network.broadcast_address):
+        raise opt.MalformedPacket(f"server offers {address}, the subnet's own {network} address")
     return address
 
 
@@ -147,9 +151,6 @@ def from_ack(msg: Message, interface: str, mac: str, now: float) -> Lease:
     address = check_offer(msg)
     o = msg.options
     prefix = opt.netmask_prefix(o[opt.SUBNET_MASK]) if opt.SUBNET_MASK in o else _classful(address)
-    network = IPv4Network((address, prefix), strict=False)
-    if prefix < 31 and address in (network.network_address, network.broadcast_address):
-        raise opt.MalformedPacket(f"server offers {address}, the subnet's own {network} address")
     lease_time = opt.u32(o[opt.LEASE_TIME]) if opt.LEASE_TIME in o else DEFAULT_LEASE_SECONDS
     t1 = opt.u32(o[opt.RENEWAL_T1]) if opt.RENEWAL_T1 in o else lease_time // 2
     t2 = opt.u32(o[opt.REBINDING_T2]) if opt.REBINDING_T2 in o else lease_time * 7 // 8

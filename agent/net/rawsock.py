@@ -19,7 +19,8 @@ from agent.net.links import Link
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 SO_ATTACH_FILTER = 26
-RECV_BUFFER = 1 << 20
+SO_RCVBUFFORCE = 33
+RECV_BUFFER = 4 << 20
 
 # (code, jt, jf, k): ldh [12]; jeq IPv4; ldb [23]; jeq UDP; ldh [20]; jset fragment;
 # ldxb 4*([14]&0xf); ldh [x+16]; jeq 68; accept; drop.
@@ -51,7 +52,10 @@ class PacketSocket:
     def __init__(self, link: Link) -> None:
         self.link = link
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+        try:  # room for a burst of replies (root may exceed rmem_max)
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECV_BUFFER)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
         _attach_filter(self.sock, DHCP_FILTER)
         self.sock.bind((link.name, ETH_P_IP))
         self.sock.setblocking(False)

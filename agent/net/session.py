@@ -18,7 +18,7 @@ from agent.log import Log
 from agent.net.apply import EtcFiles, apply_addresses, remove_address, write_etc, write_lease_json
 from agent.net.client import DEFAULT_ARP_WAIT, Client, NoLease
 from agent.net.lease import Lease
-from agent.net.links import IFF_UP, CarrierWatch, Link, bring_up, candidates, ipr
+from agent.net.links import IFF_UP, CarrierWatch, Link, LinkError, bring_up, candidates, ipr
 from agent.net.renew import Renewer
 from agent.net.static import static_lease
 
@@ -65,7 +65,7 @@ def obtain(want: Want, log: Log) -> Outcome:
         if want.bring_up:
             bring_up(route, links)
         else:
-            _warn_down(route, links, log)
+            links = _only_up(route, links, log)
         watch = CarrierWatch(route, links)
         try:
             if want.static is not None and want.static.mode is IpMode.STATIC:
@@ -91,10 +91,16 @@ def obtain(want: Want, log: Log) -> Outcome:
         route.close()
 
 
-def _warn_down(route: Any, links: list[Link], log: Log) -> None:
-    for msg in route.get_links():
-        if int(msg["index"]) in {link.index for link in links} and not msg["flags"] & IFF_UP:
-            log.warn(f"{msg.get_attr('IFLA_IFNAME')} is down; --apply brings it up")
+def _only_up(route: Any, links: list[Link], log: Log) -> list[Link]:
+    """Without leave to change links, the ones already up (a warning for each one down)."""
+    down = {int(m["index"]) for m in route.get_links() if not m["flags"] & IFF_UP}
+    for link in links:
+        if link.index in down:
+            log.warn(f"{link} is down; --apply brings it up")
+    usable = [link for link in links if link.index not in down]
+    if not usable:
+        raise LinkError("every candidate link is down; bring one up or use --apply")
+    return usable
 
 
 def lease_line(outcome: Outcome) -> str:
