@@ -20,6 +20,7 @@ import tarfile
 import tempfile
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -63,8 +64,11 @@ class _Hashing:
 
 
 class _Prefixed:
-    def __init__(self, head: bytes, rest: VerifiedReader) -> None:
-        self.head, self.rest = head, rest
+    """The blob after its magic bytes were peeked at; reports progress as it is read."""
+
+    def __init__(self, head: bytes, rest: VerifiedReader, advance: Callable[[int], None]) -> None:
+        self.head, self.rest, self.advance = head, rest, advance
+        advance(len(head))
 
     def read(self, n: int = -1) -> bytes:
         if self.head:
@@ -72,7 +76,9 @@ class _Prefixed:
                 (self.head, b"") if n < 0 or n >= len(self.head) else (self.head[:n], self.head[n:])
             )
             return data
-        return self.rest.read(n)
+        data = self.rest.read(n)
+        self.advance(len(data))
+        return data
 
 
 def _apply_zstd(root: str, source: _Prefixed) -> tuple[int, str]:
@@ -109,11 +115,11 @@ def _apply_zstd(root: str, source: _Prefixed) -> tuple[int, str]:
     return entries, "sha256:" + tar.hash.hexdigest()
 
 
-def apply_blob(root: str, layer: Layer) -> int:
+def apply_blob(root: str, layer: Layer, advance: Callable[[int], None] = lambda n: None) -> int:
     """Verify and apply one layer blob; checks blob digest/size and DiffID."""
     with layer.open() as blob:
         head = blob.read(4)
-        source = _Prefixed(head, blob)
+        source = _Prefixed(head, blob, advance)
         try:
             if head.startswith(ZSTD_MAGIC):
                 entries, diff_id = _apply_zstd(root, source)
@@ -185,9 +191,11 @@ def build(job: Job, progress: Progress) -> Usage:
     staging = tempfile.mkdtemp(prefix=".img-from-container.", dir=job.work_dir)
     try:
         os.chmod(staging, 0o755)
+        count = len(job.image.layers)
         for i, layer in enumerate(job.image.layers):
-            entries = apply_blob(staging, layer)
-            progress.say(f"applied layer {i + 1}/{len(job.image.layers)}: {entries} entries")
+            advance = progress.task(f"apply layer {i + 1}/{count} {layer.digest[7:19]}", layer.size)
+            entries = apply_blob(staging, layer, advance)
+            progress.say(f"applied layer {i + 1}/{count}: {entries} entries")
         mtime = created_time(job.image.config)
         _add_file(staging, IMAGE_JSON, image_json(job.image), mtime, replace=True)
         for rel in BIND_FILLED:

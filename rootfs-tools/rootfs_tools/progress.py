@@ -68,7 +68,7 @@ class Progress:
         def advance(n: int) -> None:
             with self._lock:
                 done[0] += n
-                if done[0] == total and total and self.mode is Mode.PLAIN:
+                if n and done[0] == total and self.mode is Mode.PLAIN:
                     print(f"{description}: {total} bytes", flush=True)
 
         return advance

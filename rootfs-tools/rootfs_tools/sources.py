@@ -115,11 +115,11 @@ def from_oci_layout(src: OciLayout, platform: mf.Platform) -> Resolved:
     raise IntegrityError(f"{src}: indexes nested too deeply")
 
 
-def _archive_member(tar: tarfile.TarFile, name: str) -> tarfile.TarInfo:
+def _archive_member(members: dict[str, tarfile.TarInfo], name: str) -> tarfile.TarInfo:
     try:
-        return tar.getmember(os.path.normpath(name))
+        return members[os.path.normpath(name)]
     except KeyError:
-        raise IntegrityError(f"the archive lacks {name!r}, which its manifest.json names") from None
+        raise IntegrityError(f"the archive lacks {name!r}") from None
 
 
 def from_docker_archive(src: DockerArchive, cache: BlobCache) -> Resolved:
@@ -129,15 +129,16 @@ def from_docker_archive(src: DockerArchive, cache: BlobCache) -> Resolved:
         raise NotFoundError(f"{src}: cannot read the archive: {err}") from None
     with tar:
         compressed = not _plain_tar(src.path)
+        members = {os.path.normpath(m.name): m for m in tar.getmembers()}
         try:
-            entries = json.load(tar.extractfile(_archive_member(tar, ARCHIVE_MANIFEST)))  # type: ignore[arg-type]
+            entries = json.load(tar.extractfile(_archive_member(members, ARCHIVE_MANIFEST)))  # type: ignore[arg-type]
             entry = entries[0]
             config_name, layer_names = entry["Config"], entry["Layers"]
         except (ValueError, KeyError, IndexError, TypeError):
             raise IntegrityError(
                 f"{src}: {ARCHIVE_MANIFEST} is not a docker save manifest"
             ) from None
-        config = tar.extractfile(_archive_member(tar, config_name)).read()  # type: ignore[union-attr]
+        config = tar.extractfile(_archive_member(members, config_name)).read()  # type: ignore[union-attr]
         info = mf.parse_config(config)
         if len(info.diff_ids) != len(layer_names):
             raise IntegrityError(
@@ -145,7 +146,7 @@ def from_docker_archive(src: DockerArchive, cache: BlobCache) -> Resolved:
             )
         layers = []
         for name, diff_id in zip(layer_names, info.diff_ids, strict=True):
-            member = _archive_member(tar, name)
+            member = _archive_member(members, name)
             # Both forms store layers uncompressed: their digest is their DiffID.
             if compressed:
                 path, offset = str(_to_cache(tar, member, diff_id, cache)), 0

@@ -15,7 +15,15 @@ import pytest
 
 from rootfs_tools import image_config
 from tests.rootfs_tools.conftest import Convert
-from tests.rootfs_tools.images import Entry, gz, layer_tar, write_layout
+from tests.rootfs_tools.images import (
+    BUSYBOX_CONFIG,
+    Entry,
+    busybox_layers,
+    gz,
+    layer_tar,
+    plain,
+    write_layout,
+)
 from tests.rootfs_tools.registry import Registry
 from tests.rootfs_tools.token_proxy import SERVICE, Proxy
 from tests.rootfs_tools.trees import ext4_tree, mounted
@@ -303,3 +311,34 @@ def test_token_auth_retries_resume_and_redirects_without_leaking_auth(
     assert len(record.cut_blobs) == 4  # config and three layers, each cut off once
     assert record.ranges and all(r.startswith("bytes=") and r != "bytes=0-" for r in record.ranges)
     assert record.store_gets >= 4 and record.store_auth_headers == []
+
+
+def test_docker_archive_docker25_oci_form(
+    convert: Convert, tmp_path: Path, reference_tree: dict[str, tuple[object, ...]]
+) -> None:
+    """Docker 25+ `docker save`: an OCI layout plus a manifest.json pointing into blobs/."""
+    tars = [layer_tar(entries) for entries in busybox_layers()]
+    layout = write_layout(tmp_path / "layout", tars, [plain] * 3, BUSYBOX_CONFIG)
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads(
+        (layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text()
+    )
+    (layout / "manifest.json").write_text(
+        json.dumps(
+            [
+                {
+                    "Config": "blobs/sha256/" + manifest["config"]["digest"][7:],
+                    "RepoTags": ["test/busybox:latest"],
+                    "Layers": [
+                        "blobs/sha256/" + layer["digest"][7:] for layer in manifest["layers"]
+                    ],
+                }
+            ]
+        )
+    )
+    archive = tmp_path / "saved.tar"
+    subprocess.run(["tar", "-C", str(layout), "-cf", str(archive), "."], check=True)
+    out = tmp_path / "saved.img"
+    done = convert(f"docker-archive:{archive}", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert content(out) == reference_tree
