@@ -188,7 +188,16 @@ def dnsmasq(
 
 
 @contextmanager
-def kea(ns: str, workdir: Path, iface: str, subnet: str, pool: str) -> Iterator[Daemon]:
+def kea(
+    ns: str,
+    workdir: Path,
+    *,
+    iface: str = "br0",
+    subnet: str = "10.77.0.0/16",
+    pool: str = "10.77.3.10 - 10.77.3.200",
+    router: str = "10.77.0.1",
+    lifetime: int = 600,
+) -> Iterator[Daemon]:
     """ISC Kea's DHCPv4 server with a config of our own (raw sockets on iface only)."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "kea.log"
@@ -196,14 +205,14 @@ def kea(ns: str, workdir: Path, iface: str, subnet: str, pool: str) -> Iterator[
         "Dhcp4": {
             "interfaces-config": {"interfaces": [iface], "dhcp-socket-type": "raw"},
             "lease-database": {"type": "memfile", "persist": False},
-            "valid-lifetime": 600,
+            "valid-lifetime": lifetime,
             "subnet4": [
                 {
                     "id": 1,
                     "subnet": subnet,
                     "pools": [{"pool": pool}],
                     "option-data": [
-                        {"name": "routers", "data": subnet.split("/")[0][:-1] + "1"},
+                        {"name": "routers", "data": router},
                         {"name": "domain-name-servers", "data": "10.77.0.53"},
                     ],
                 }
