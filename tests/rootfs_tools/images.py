@@ -31,6 +31,7 @@ CAP_NET_RAW = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)
 MTIME = 1_700_000_000
 NGINX_PACKAGES = "nginx-light"
 NGINX_SUITE = "bookworm"
+LARGE_PACKAGES = "nginx-light,gcc,g++,make,python3,git,perl,libboost-dev"
 
 
 def _key(*parts: object) -> str:
@@ -228,23 +229,20 @@ def _run(argv: list[str]) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
 
-def nginx_layout(cache: Path = CACHE) -> tuple[Path, str]:
-    """The Debian nginx image as an OCI layout (debootstrap + umoci), built once and cached."""
+def debian_layout(packages: str, name: str, cache: Path = CACHE) -> tuple[Path, str]:
+    """`debootstrap --variant=minbase --include=PACKAGES` as a one-layer OCI layout (umoci),
+    built once and cached under a key of its inputs."""
     tag = "latest"
-    layout = cache / f"nginx-{_key(NGINX_SUITE, NGINX_PACKAGES, 'minbase', 2)}"
+    layout = cache / f"{name}-{_key(NGINX_SUITE, packages, 'minbase', 2)}"
     if (layout / "index.json").exists():
         return layout, tag
     work = layout.with_name(layout.name + ".tmp")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     tree = work / "tree"
-    _run(
-        ["debootstrap", "--variant=minbase", f"--include={NGINX_PACKAGES}", NGINX_SUITE, str(tree)]
-    )
-    # No machine-specific leftovers in the image.
-    for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
-        for item in (tree / leftover).glob("*.deb"):
-            item.unlink()
+    _run(["debootstrap", "--variant=minbase", f"--include={packages}", NGINX_SUITE, str(tree)])
+    for item in (tree / "var/cache/apt/archives").glob("*.deb"):
+        item.unlink()
     out = work / "layout"
     _run(["umoci", "init", "--layout", str(out)])
     _run(["umoci", "new", "--image", f"{out}:{tag}"])
@@ -275,3 +273,13 @@ def nginx_layout(cache: Path = CACHE) -> tuple[Path, str]:
     os.rename(out, layout)
     shutil.rmtree(work, ignore_errors=True)
     return layout, tag
+
+
+def nginx_layout(cache: Path = CACHE) -> tuple[Path, str]:
+    """The Debian nginx image (about 227 MB unpacked): the one the QEMU demo boots."""
+    return debian_layout(NGINX_PACKAGES, "nginx", cache)
+
+
+def large_layout(cache: Path = CACHE) -> tuple[Path, str]:
+    """A Debian image over 500 MB unpacked, for the benchmark (nginx plus toolchains)."""
+    return debian_layout(LARGE_PACKAGES, "large", cache)
