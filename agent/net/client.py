@@ -20,7 +20,7 @@ from ipaddress import IPv4Address
 from agent.errors import AgentError
 from agent.log import Log
 from agent.net import options as opt
-from agent.net.lease import Lease, check_offer, from_ack
+from agent.net.lease import Lease, from_ack
 from agent.net.links import CarrierWatch, Link
 from agent.net.message import Message, MessageType, Request, parse_frame
 from agent.net.rawsock import PacketSocket, arp_conflict
@@ -172,7 +172,7 @@ class Client:
     def _handle(self, ex: Exchange, msg: Message) -> Lease | None:
         kind, now = msg.type, self.clock()
         if kind is MessageType.OFFER and ex.state is State.SELECTING:
-            check_offer(msg)
+            from_ack(msg, ex.link.name, ex.link.mac, 0.0)  # what it promises must be usable
             if msg.server_id is None:
                 raise opt.MalformedPacket("OFFER without a server identifier")
             ex.offer, ex.requested, ex.state, ex.tries = msg, msg.yiaddr, State.REQUESTING, 0

@@ -145,9 +145,10 @@ def check_offer(msg: Message) -> IPv4Address:
 
 
 def from_ack(msg: Message, interface: str, mac: str, now: float) -> Lease:
-    """The lease an ACK grants, or MalformedPacket saying why it cannot be used."""
-    if msg.type is not MessageType.ACK:
-        raise opt.MalformedPacket(f"{msg.type.name} is not an ACK")
+    """The lease an ACK grants (or an OFFER promises), or MalformedPacket saying why it
+    cannot be used: an OFFER is checked as fully as an ACK, so a broken one is never taken."""
+    if msg.type not in (MessageType.ACK, MessageType.OFFER):
+        raise opt.MalformedPacket(f"{msg.type.name} is neither an ACK nor an OFFER")
     address = check_offer(msg)
     o = msg.options
     prefix = opt.netmask_prefix(o[opt.SUBNET_MASK]) if opt.SUBNET_MASK in o else _classful(address)

@@ -6,7 +6,6 @@ reason when they do not hold what the RFC says; it never reads past the end of i
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
@@ -236,7 +235,9 @@ def encode_domain_list(names: Iterable[str]) -> bytes:
 
 
 def netmask_prefix(value: bytes) -> int:
-    try:
-        return ipaddress.IPv4Network(f"0.0.0.0/{ip(value)}").prefixlen
-    except ValueError:
-        raise MalformedPacket(f"subnet mask {ip(value)} is not contiguous") from None
+    """Option 1 as a prefix length; only a contiguous mask (never a host mask) is one."""
+    mask = u32(value)
+    hosts = ~mask & 0xFFFFFFFF
+    if hosts & (hosts + 1):
+        raise MalformedPacket(f"subnet mask {IPv4Address(mask)} is not contiguous")
+    return 32 - hosts.bit_length()

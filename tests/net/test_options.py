@@ -111,8 +111,18 @@ def test_bad_domain_search(wire: bytes) -> None:
         (opt.u16, b"\0"),
         (opt.text, b"\x01bad"),
         (opt.netmask_prefix, b"\xff\x00\xff\x00"),
+        (opt.netmask_prefix, b"\x00\xff\xff\xff"),  # a host mask, not a netmask
+        (opt.netmask_prefix, b"\x00\x00\x00\xff"),
     ],
 )
-def test_typed_decoders_refuse_bad_lengths(decode: object, value: bytes) -> None:
+def test_typed_decoders_refuse_bad_values(decode: object, value: bytes) -> None:
     with pytest.raises(MalformedPacket):
         decode(value)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("mask", "prefix"),
+    [("0.0.0.0", 0), ("255.0.0.0", 8), ("255.255.252.0", 22), ("255.255.255.255", 32)],
+)
+def test_netmask_prefix(mask: str, prefix: int) -> None:
+    assert opt.netmask_prefix(IPv4Address(mask).packed) == prefix

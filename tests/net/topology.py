@@ -95,6 +95,9 @@ class Lan:
         sh(*netns_exec(ns, "ip", "link", "set", "lo", "up"))
         return ns
 
+    def netns_exec_server(self, *argv: str) -> list[str]:
+        return netns_exec(self.server_ns, *argv)
+
     def client(self, *argv: str) -> list[str]:
         return netns_exec(self.client_ns, *argv)
 
