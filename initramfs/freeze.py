@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -33,7 +34,7 @@ EXCLUDES = (
     "pydoc", "pydoc_data", "test", "lib2to3", "ensurepip", "venv", "distutils",
     "setuptools", "pkg_resources", "pip", "IPython", "matplotlib", "numpy", "pyx",
     "cryptography", "requests", "urllib3", "charset_normalizer", "certifi", "rich",
-    "pygments", "markdown_it", "sqlite3", "xmlrpc", "curses", "readline", "pdb",
+    "pygments", "markdown_it", "xmlrpc", "curses", "readline",
     "PyInstaller", "_pytest", "pytest", "mypy", "initramfs", "kernels", "server",
 )  # fmt: skip
 # Encodings the agent may meet: UTF-8 everywhere, ASCII/Latin-1 for bytes on the wire,
@@ -43,6 +44,21 @@ ENCODINGS_KEPT = frozenset(
      "punycode", "raw_unicode_escape", "unicode_escape", "charmap", "cp437"}
 )  # fmt: skip
 HASH_SEED = "hash_seed=0"
+# pyroute2's package import needs unittest (unittest.mock), sqlite3 (ndb) and ssl
+# (asyncio), so those stay. scapy's hook brings every layer and contrib module; the agent
+# builds and parses DHCP frames only, so the subpackages below keep just what it imports.
+SCAPY_PRUNED = ("layers", "arch", "libs")
+SCAPY_KEPT = frozenset(
+    {"layers.dhcp", "layers.inet", "layers.inet6", "layers.l2", "arch.linux", "arch.common",
+     "libs.extcap", "libs.structures", "libs.test_pyx",
+     # scapy.data falls back to these when /etc/ethertypes, wireshark's manuf and scapy's
+     # own cache are absent, as they are in the initramfs
+     "libs.ethertypes", "libs.manuf", "libs.bluetoothids"}
+)  # fmt: skip
+SCAPY_DROPPED = (
+    "contrib", "modules", "tools", "asn1", "cbor", "all", "asn1fields", "asn1packet",
+    "cborpacket", "autorun", "pipetool", "scapypipes", "fwdmachine",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -62,13 +78,29 @@ def encoding_excludes() -> list[str]:
     return sorted(f"encodings.{n}" for n in found if n not in ENCODINGS_KEPT)
 
 
+def scapy_excludes() -> list[str]:
+    spec = importlib.util.find_spec("scapy")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(next(iter(spec.submodule_search_locations)))
+    names = [f"scapy.{n}" for n in SCAPY_DROPPED]
+    for package in SCAPY_PRUNED:
+        for child in sorted((root / package).iterdir()):
+            name = f"{package}.{child.name.removesuffix('.py')}"
+            if child.name.startswith("_") or name in SCAPY_KEPT:
+                continue
+            if child.suffix == ".py" or (child / "__init__.py").exists():
+                names.append(f"scapy.{name}")
+    return names
+
+
 def pyinstaller_args(entry: Path, dist: Path, work: Path) -> list[str]:
     args = ["--onedir", "--noconfirm", "--clean", "--log-level", "WARN", "--name", NAME]
     args += ["--contents-directory", CONTENTS, "--python-option", HASH_SEED]
     args += ["--distpath", str(dist), "--workpath", str(work), "--specpath", str(work)]
     for path in SEARCH_PATHS:
         args += ["--paths", str(path)]
-    for module in (*EXCLUDES, *encoding_excludes()):
+    for module in (*EXCLUDES, *encoding_excludes(), *scapy_excludes()):
         args += ["--exclude-module", module]
     return [*args, str(entry)]
 

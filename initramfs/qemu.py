@@ -78,12 +78,42 @@ def net_argv(spec: BootSpec) -> list[str]:
 @functools.cache
 def choose_accel(kernel: Path) -> str:
     """KVM only when a guest really runs under it: on some hosts /dev/kvm opens but a
-    guest never prints a line. METALINIT_ACCEL=tcg|kvm skips the probe."""
+    guest never prints a line. METALINIT_ACCEL=tcg|kvm skips the probe; the answer is
+    kept until the host reboots."""
     forced = os.environ.get("METALINIT_ACCEL")
     if forced in ("tcg", "kvm"):
         return forced
     if not os.access("/dev/kvm", os.R_OK | os.W_OK) or shutil.which(QEMU) is None:
         return "tcg"
+    memo = _accel_memo()
+    try:
+        boot_id, accel = memo.read_text().split()
+        if boot_id == _boot_id() and accel in ("tcg", "kvm"):
+            return accel
+    except (OSError, ValueError):
+        pass
+    accel = _probe_kvm(kernel)
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_text(f"{_boot_id()} {accel}\n")
+    except OSError:
+        pass
+    return accel
+
+
+def _accel_memo() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "metalinit" / "accel"
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def _probe_kvm(kernel: Path) -> str:
     argv = [QEMU, "-accel", "kvm", "-cpu", "host", "-m", "128", "-nodefaults", "-display",
             "none", "-no-reboot", "-serial", "stdio", "-monitor", "none", "-kernel",
             str(kernel), "-append", "console=ttyS0 panic=-1 init=/none"]  # fmt: skip

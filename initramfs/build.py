@@ -1,0 +1,136 @@
+"""`metalinit build`: kernel + frozen agent + busybox + libraries + modules -> out/.
+
+The tree is staged in a temporary directory next to `out/`, written as a sorted newc
+archive with the fixed entries (directories, /etc files, device nodes, /init), read back
+and compared, compressed, and renamed into place next to a copy of the kernel.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from initramfs import compress, cpio, elf, layout, modules, report
+from initramfs.errors import BuildError
+from initramfs.freeze import CONTENTS, ENTRY, NAME, freeze
+from kernels.fetch import Kernel, fetch
+from kernels.manifest import DEFAULT, load
+
+
+@dataclass(frozen=True)
+class Options:
+    kernel: str = DEFAULT
+    compression: str = "zst"
+    extra_modules: tuple[str, ...] = ()
+    out: Path = Path("out")
+    entry: Path = ENTRY
+    report: bool = False
+
+
+@dataclass
+class Result:
+    vmlinuz: Path
+    initramfs: Path
+    release: str
+    entries: list[cpio.Entry]
+    uncompressed: int
+    compressed: int
+    selection: modules.Selection
+    libraries: dict[str, Path] = field(default_factory=dict)  # image path -> host file
+    seconds: float = 0.0
+    report: str = ""
+
+
+def build(options: Options) -> Result:
+    started = time.monotonic()
+    kernel = fetch(load(options.kernel))
+    frozen = freeze(options.entry)
+    options.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build.", dir=options.out) as tmp:
+        stage = Path(tmp) / "root"
+        shutil.copytree(frozen.root, stage / layout.AGENT_DIR, symlinks=True)
+        layout.add_busybox(stage)
+        libraries = add_libraries(stage)
+        selection = add_modules(stage, kernel, options.extra_modules)
+        layout.add_busybox_links(stage)
+        entries = layout.merge(cpio.scan(stage), layout.fixed_entries())
+        archive = Path(tmp) / "initramfs.cpio"
+        with archive.open("wb") as out:
+            cpio.write(entries, out)
+        verify(archive.read_bytes(), entries)
+        name = f"initramfs.cpio.{options.compression}"
+        packed = Path(tmp) / name
+        compress.compress(options.compression, archive, packed)
+        if compress.decompress(options.compression, packed) != archive.read_bytes():
+            raise BuildError(f"{name} does not decompress to the archive just written")
+        size, packed_size = archive.stat().st_size, packed.stat().st_size
+        table = report.table(entries, name, size, packed_size) if options.report else ""
+        shutil.copyfile(kernel.vmlinuz, Path(tmp) / "vmlinuz")
+        os.replace(Path(tmp) / "vmlinuz", options.out / "vmlinuz")
+        os.replace(packed, options.out / name)
+    return Result(
+        options.out / "vmlinuz", options.out / name, kernel.release, entries, size,
+        packed_size, selection, libraries, time.monotonic() - started, table,
+    )  # fmt: skip
+
+
+def add_libraries(stage: Path) -> dict[str, Path]:
+    """Copy (stripped) every shared library and the loader the staged ELF files need."""
+    agent = f"/{layout.AGENT_DIR}"
+    internal = f"{agent}/{CONTENTS}"
+    staged = sorted(
+        "/" + p.relative_to(stage).as_posix()
+        for p in stage.rglob("*")
+        if p.is_file() and not p.is_symlink() and elf.is_elf(p)
+    )
+    # The bootloader first runs with no LD_LIBRARY_PATH, then re-executes itself with
+    # LD_LIBRARY_PATH=_internal, which the Python side (libpython, extensions) sees.
+    first = elf.closure(stage, [f"{agent}/{NAME}"])
+    second = elf.closure(stage, staged, library_path=[internal])
+    copies = first.copies | second.copies
+    for image_path, host_file in sorted(copies.items()):
+        target = stage / image_path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(host_file, target)
+        target.chmod(0o755)
+    strip([stage / p.lstrip("/") for p in copies] + _agent_libraries(stage / internal.lstrip("/")))
+    return copies
+
+
+def _agent_libraries(internal: Path) -> list[Path]:
+    """PyInstaller's .so files (copies in the stage); never the bootloader, whose archive
+    is appended to it and would not survive `strip`."""
+    return sorted(p for p in internal.rglob("*.so*") if p.is_file() and elf.is_elf(p))
+
+
+def strip(paths: list[Path]) -> None:
+    if not paths:
+        return
+    result = subprocess.run(
+        ["strip", "--strip-unneeded", *map(str, paths)], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise BuildError(f"strip failed: {result.stderr.strip()} (is binutils installed?)")
+
+
+def add_modules(stage: Path, kernel: Kernel, extra: tuple[str, ...]) -> modules.Selection:
+    index = modules.load_index(kernel.modules)
+    selection = modules.resolve(index, extra, modules.DEFAULT_MODULES)
+    modules.install(kernel.modules, kernel.release, selection, stage, index)
+    return selection
+
+
+def verify(blob: bytes, entries: list[cpio.Entry]) -> None:
+    """Read the archive back: same names, types, devices and contents, in order."""
+    members = list(cpio.read(blob))
+    if [m.name for m in members] != [e.name for e in entries]:
+        raise BuildError("the archive read back does not list the entries written")
+    for member, entry in zip(members, entries, strict=True):
+        same = member.mode == entry.mode and member.rdev == entry.rdev
+        if not same or member.data != entry.payload():
+            raise BuildError(f"archive member {member.name} differs from what was staged")
