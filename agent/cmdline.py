@@ -320,7 +320,10 @@ def _check_ipv4(key: str, text: str, what: str, value: str) -> None:
 
 def _check_netmask(key: str, text: str, value: str) -> None:
     try:
-        ipaddress.IPv4Network(f"0.0.0.0/{value}")
+        network = ipaddress.IPv4Network(f"0.0.0.0/{value}")
+        # ipaddress also takes a host mask (0.0.0.255 as /24); a netmask must be one itself.
+        if not value.isdigit() and network.netmask != ipaddress.IPv4Address(value):
+            raise ValueError(value)
     except ValueError:
         raise CmdlineError(key, text, f"netmask {value!r} is not a valid IPv4 netmask") from None
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agent.cmdline import IpMode, parse
+from agent.cmdline import CmdlineError, IpMode, parse
 from agent.net.links import Link
 from agent.net.static import StaticError, static_lease
 from tests.net.conftest import needs_root
@@ -142,3 +142,9 @@ def test_stage_imports_neither_scapy_nor_pyroute2_when_idle() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("mask", ["0.0.0.255", "255.0.255.0", "255.255.255.1"])
+def test_ip_refuses_a_host_mask_or_gapped_netmask(mask: str) -> None:
+    with pytest.raises(CmdlineError, match="not a valid IPv4 netmask"):
+        parse(f"ip=10.1.2.3::10.1.2.1:{mask}::eth0:off")
