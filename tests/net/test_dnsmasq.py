@@ -183,3 +183,17 @@ def test_release_seen_by_the_server(net: Lan, work: Path) -> None:
     assert dhcp_lines(text, "DHCPRELEASE")
     assert wait_gone(net, address)
     assert not (work / "run" / "lease.json").exists()
+
+
+def test_address_in_use_is_declined(net: Lan, work: Path) -> None:
+    with dnsmasq(net.server_ns, work / "d", FAST) as server:
+        first = get_lease(net, work, "--apply")["lease"]["address"]
+        assert net.run_client("--release", "--run", str(work / "run")).returncode == 0
+        # Another host now holds that address: dnsmasq offers it again (same MAC), the
+        # probe finds the owner, the client declines and takes another address.
+        net.add_server_ns(first)
+        out = get_lease(net, work, "--apply", "--arp-wait", "0.5")
+        log = server.wait_for("DHCPDECLINE(br0) " + first)
+    assert out["lease"]["address"] != first
+    assert f"{first} is in use by" in out["stderr"]
+    assert dhcp_lines(log, "DHCPDECLINE")
