@@ -146,6 +146,8 @@ def closure(
         if info.interp and info.interp not in seen:
             staged = image / info.interp.lstrip("/")
             loader = staged if staged.exists() else (host / info.interp.lstrip("/")).resolve()
+            if not loader.is_file():
+                raise BuildError(f"{name} needs the loader {info.interp}, which is missing")
             if loader is not staged:
                 result.copies[info.interp] = loader
             # The loader is loaded under its own soname: a DT_NEEDED on it is already met.

@@ -1,0 +1,119 @@
+"""One full `metalinit build`, read back; a second build compared byte for byte."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from initramfs import cli, compress, cpio, elf
+from initramfs.build import Options, Result, build
+from kernels.fetch import Kernel
+
+
+@pytest.fixture(scope="module")
+def members(built: Result) -> dict[str, cpio.Member]:
+    blob = compress.decompress("zst", built.initramfs)
+    return {m.name: m for m in cpio.read(blob)}
+
+
+def test_outputs_and_sizes(built: Result, kernel: Kernel) -> None:
+    assert built.vmlinuz.read_bytes() == kernel.vmlinuz.read_bytes()
+    assert built.initramfs.name == "initramfs.cpio.zst"
+    assert built.initramfs.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"  # zstd frame
+    assert built.compressed == built.initramfs.stat().st_size
+    assert 5_000_000 < built.compressed < 25_000_000
+    assert built.compressed < built.uncompressed / 2
+    assert [p.name for p in sorted(built.vmlinuz.parent.iterdir())] == [
+        "initramfs.cpio.zst",
+        "vmlinuz",
+    ]  # fmt: skip  (no temporary files left behind)
+
+
+def test_gnu_cpio_agrees(built: Result, members: dict[str, cpio.Member]) -> None:
+    unpacked = subprocess.run(
+        ["zstd", "-dc", str(built.initramfs)], capture_output=True, check=True
+    )
+    listing = subprocess.run(
+        ["cpio", "-t", "--quiet"], input=unpacked.stdout, capture_output=True, check=True
+    )
+    assert listing.stdout.decode().split() == sorted(members)
+
+
+def test_init_busybox_and_agent(members: dict[str, cpio.Member]) -> None:
+    init = members["init"]
+    assert stat.S_ISLNK(init.mode) and init.data == b"opt/metalinit/metalinit"
+    assert members["opt/metalinit/metalinit"].data[:4] == b"\x7fELF"
+    assert "opt/metalinit/_internal/libpython3.11.so.1.0" in members
+    assert members["bin/busybox"].data == Path("/bin/busybox").read_bytes()
+    assert members["bin/sh"].data == b"/bin/busybox"
+    assert members["sbin/modprobe"].data == b"/bin/busybox"
+    assert stat.S_ISREG(members["lib64/ld-linux-x86-64.so.2"].mode)
+
+
+def test_fixed_entries(members: dict[str, cpio.Member]) -> None:
+    for name, major, minor in [("dev/console", 5, 1), ("dev/null", 1, 3), ("dev/urandom", 1, 9)]:
+        assert stat.S_ISCHR(members[name].mode) and members[name].rdev == (major, minor)
+    for name in ["mnt", "root", "tmp", "run", "proc", "sys", "dev"]:
+        assert stat.S_ISDIR(members[name].mode)
+    assert stat.S_IMODE(members["tmp"].mode) == 0o1777
+    assert members["etc/passwd"].data.startswith(b"root:x:0:0:")
+    assert members["etc/resolv.conf"].data == b""
+    assert {m.mtime for m in members.values()} == {cpio.source_date_epoch()}
+
+
+def test_modules_are_plain_and_indexed(built: Result, members: dict[str, cpio.Member]) -> None:
+    base = f"lib/modules/{built.release}/"
+    for ko in ["kernel/fs/ext4/ext4.ko", "kernel/crypto/crc32c_generic.ko",
+               "kernel/drivers/block/virtio_blk.ko", "kernel/drivers/virtio/virtio_pci.ko"]:  # fmt: skip
+        assert members[base + ko].data[:4] == b"\x7fELF"
+    for index in ["modules.dep", "modules.alias", "modules.softdep", "modules.builtin"]:
+        assert members[base + index].data
+    dep = members[base + "modules.dep"].data.decode()
+    assert len(dep.splitlines()) == len(built.selection.modules)
+    assert not [n for n in members if n.endswith((".ko.xz", ".ko.zst", ".ko.gz"))]
+
+
+def test_every_elf_finds_its_libraries_inside(
+    tmp_path: Path, members: dict[str, cpio.Member]
+) -> None:
+    """Unpack the archive and walk it with the host hidden: nothing may be missing."""
+    for name, member in members.items():
+        path = tmp_path / name
+        if stat.S_ISDIR(member.mode):
+            path.mkdir(parents=True, exist_ok=True)
+        elif stat.S_ISREG(member.mode):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(member.data)
+    elfs = ["/" + n for n, m in members.items() if stat.S_ISREG(m.mode) and m.data[:4] == b"\x7fELF"
+            and not n.startswith("lib/modules/")]  # fmt: skip
+    agent = ["/opt/metalinit/metalinit"]
+    nowhere = tmp_path / "no-host"
+    assert not elf.closure(tmp_path, agent, host=nowhere).copies
+    inside = elf.closure(tmp_path, elfs, ["/opt/metalinit/_internal"], host=nowhere)
+    assert not inside.copies
+    assert inside.found["libc.so.6"] == "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def test_report_names_the_parts(built: Result) -> None:
+    for part in ["agent: bootloader + PYZ", "kernel modules (.ko)", "busybox", "total:"]:
+        assert part in built.report
+    assert "scapy" in built.report
+
+
+def test_second_build_is_byte_identical(built: Result, tmp_path: Path) -> None:
+    again = build(Options(out=tmp_path))
+    assert again.initramfs.read_bytes() == built.initramfs.read_bytes()
+    assert again.vmlinuz.read_bytes() == built.vmlinuz.read_bytes()
+
+
+def test_cli_gzip_with_an_extra_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--compress", "gz", "--modules", "loop,isofs", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "initramfs.cpio.gz" in out
+    names = {m.name for m in cpio.read(compress.decompress("gz", tmp_path / "initramfs.cpio.gz"))}
+    assert any(n.endswith("/loop.ko") for n in names)
+    assert cli.main(["--modules", "no_such_mod", "-o", str(tmp_path / "x")]) == 1
+    assert "'no_such_mod'" in capsys.readouterr().err

@@ -1,0 +1,103 @@
+"""The frozen agent holds every module the agent can import, trimming notwithstanding.
+
+Every import statement in the agent's sources (module level or inside a function, found
+with `ast`) is imported on this host in a fresh interpreter with an empty HOME (so scapy
+has no data cache, as in the initramfs); everything that lands in sys.modules must be in
+the frozen agent, except what EXCLUDES leaves out on purpose (the host-side tools).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from PyInstaller.archive.readers import CArchiveReader  # type: ignore[import-untyped]
+
+from initramfs.freeze import EXCLUDES, REPO, Frozen
+
+PROBE = """
+import importlib, json, sys
+before = set(sys.modules)
+for name in json.loads(sys.argv[1]):
+    importlib.import_module(name)
+from agent.net.message import scapy_layers
+scapy_layers()
+real = [n for n in set(sys.modules) - before  # not aliases (__mp_main__, typing.io)
+        if getattr(getattr(sys.modules[n], "__spec__", None), "name", None) == n]
+print(json.dumps(sorted(real)))
+"""
+
+
+def agent_imports() -> list[str]:
+    """What the boot can import: import statements anywhere in the agent modules reachable
+    from agent/__main__.py (as PyInstaller sees them), ours followed, others collected."""
+    names: set[str] = set()
+    todo, seen = ["agent.__main__"], set()
+    while todo:
+        module = todo.pop()
+        path = module_path(module)
+        if module in seen or path is None:
+            continue
+        seen.add(module)
+        for node in ast.walk(ast.parse(path.read_text())):
+            found = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            names.update(n for n in found if module_path(n) is None and is_module(n))
+            todo += [n for n in found if module_path(n) is not None]
+    return sorted(n for n in names if n.split(".")[0] not in EXCLUDES and n != "__future__")
+
+
+def module_path(name: str) -> Path | None:
+    """The source of one of our modules (agent.*, rootfs_tools.*), else None."""
+    for base in (REPO, REPO / "rootfs-tools"):
+        for candidate in (base / (name.replace(".", "/") + ".py"),
+                          base / name.replace(".", "/") / "__init__.py"):  # fmt: skip
+            if name.split(".")[0] in ("agent", "rootfs_tools") and candidate.is_file():
+                return candidate
+    return None
+
+
+def is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def frozen_modules(frozen: Frozen) -> set[str]:
+    archive = CArchiveReader(str(frozen.executable))
+    names = set(archive.open_embedded_archive("PYZ.pyz").toc)
+    names |= {name for name, entry in archive.toc.items() if entry[4] == "m"}
+    with zipfile.ZipFile(frozen.root / "_internal" / "base_library.zip") as base:
+        for member in base.namelist():
+            names.add(member.removesuffix(".pyc").removesuffix("/__init__").replace("/", "."))
+    for ext in (frozen.root / "_internal").rglob("*.so"):
+        names.add(ext.name.split(".")[0])
+    return names | set(sys.builtin_module_names)
+
+
+def test_everything_the_agent_imports_is_frozen(frozen: Frozen, tmp_path: Path) -> None:
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(agent_imports())],
+        capture_output=True, text=True, env=env, cwd=REPO, check=True,
+    )  # fmt: skip
+    imported = json.loads(done.stdout)
+    assert "scapy.layers.dhcp" in imported and "pyroute2" in imported
+    have = frozen_modules(frozen)
+    missing = [m for m in imported if m not in have and m.split(".")[0] not in EXCLUDES]
+    assert missing == []
+
+
+def test_trimmed_modules_are_gone(frozen: Frozen) -> None:
+    have = frozen_modules(frozen)
+    for gone in ["tkinter", "scapy.contrib", "scapy.layers.tls", "encodings.cp1252", "rich"]:
+        assert gone not in have
+    assert not list((frozen.root / "_internal").rglob("_codecs_jp*"))
