@@ -2,7 +2,8 @@
 
 One loop waits on the links' packet sockets and the netlink carrier events. Each link runs
 its own exchange (INIT-REBOOT or SELECTING → REQUESTING) with its own xid; a link starts
-sending the moment it has carrier. Retransmission: 4, 8, 16, 32, 64 s, each ±1 s at random.
+sending the moment it has carrier. Retransmission: one early DISCOVER retry after 0.5 s
+(±0.25), then 4, 8, 16, 32, 64 s, each ±1 s at random.
 Any reply that does not parse, is not for us, or offers an unusable address is dropped
 with a debug line; nothing a server sends can raise out of the loop.
 """
@@ -25,6 +26,7 @@ from agent.net.links import CarrierWatch, Link
 from agent.net.message import Message, MessageType, Request, parse_frame
 from agent.net.rawsock import PacketSocket, arp_conflict
 
+EARLY_RETRY = 0.5
 FIRST_RETRY = 4.0
 MAX_RETRY = 64.0
 JITTER = 1.0
@@ -125,8 +127,17 @@ class Client:
 
     def _request(self, ex: Exchange, now: float) -> Request:
         secs = int(now - ex.started)
+        # Replies broadcast: a server's unicast to an address we do not hold yet depends on
+        # its ARP cache, and a stale entry there silently eats OFFERs (seen with dnsmasq).
         if ex.state is State.SELECTING:
-            return Request(MessageType.DISCOVER, ex.xid, ex.link.mac, secs, hostname=self.hostname)
+            return Request(
+                MessageType.DISCOVER,
+                ex.xid,
+                ex.link.mac,
+                secs,
+                hostname=self.hostname,
+                broadcast=True,
+            )
         server = ex.offer.server_id if ex.offer is not None else None
         return Request(
             MessageType.REQUEST,
@@ -136,6 +147,7 @@ class Client:
             requested=ex.requested,
             server_id=server,
             hostname=self.hostname,
+            broadcast=True,
         )
 
     def _send(self, ex: Exchange, now: float) -> None:
@@ -149,8 +161,18 @@ class Client:
         except OSError as err:
             self.log.debug(f"dhcp {ex.link}: cannot send {request.type.name}: {err}")
         ex.tries += 1
-        ex.next_send = now + backoff(ex.tries, self.rng)
+        ex.next_send = now + self._retry_after(ex)
         self.log.debug(f"dhcp {ex.link}: {request.type.name} xid {ex.xid:#010x} try {ex.tries}")
+
+    def _retry_after(self, ex: Exchange) -> float:
+        """RFC 2131's back-off, after one early DISCOVER retry: the first frame sent the
+        moment a link gets carrier is often lost at the far end (a bridge or switch port
+        not forwarding yet), and waiting 4 s for that would dominate the boot."""
+        if ex.state is State.SELECTING:
+            if ex.tries == 1:
+                return EARLY_RETRY + self.rng.uniform(-EARLY_RETRY / 2, EARLY_RETRY / 2)
+            return backoff(ex.tries - 1, self.rng)
+        return backoff(ex.tries, self.rng)
 
     def _drop(self, ex: Exchange, why: str) -> None:
         self.dropped += 1

@@ -79,6 +79,16 @@ def bring_up(route: Any, links: list[Link]) -> None:
         route.link("set", index=index, state="up")
 
 
+def _running(msg: Any) -> bool:
+    """Up with carrier, as the kernel's link watcher has settled it: IFF_LOWER_UP is set the
+    moment a driver sees carrier, but the link sends and receives reliably only once the
+    operational state says UP (UNKNOWN for drivers that keep no such state)."""
+    flags = int(msg["flags"])
+    if not (flags & IFF_UP and flags & IFF_LOWER_UP):
+        return False
+    return msg.get_attr("IFLA_OPERSTATE") in ("UP", "UNKNOWN", None)
+
+
 class CarrierWatch:
     """Carrier state of a set of links, kept current from netlink link events."""
 
@@ -99,8 +109,7 @@ class CarrierWatch:
             return
         index = int(msg["index"])
         if index in self.indices:
-            up = msg.get("event") != "RTM_DELLINK" and msg["flags"] & IFF_LOWER_UP
-            self.carrier[index] = bool(up) and bool(msg["flags"] & IFF_UP)
+            self.carrier[index] = msg.get("event") != "RTM_DELLINK" and _running(msg)
 
     def fileno(self) -> int:
         return self.sock.fileno()

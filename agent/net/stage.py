@@ -4,6 +4,8 @@
 is applied as given, and DHCP (also implied by `provision=` alone) takes the first lease on
 any candidate link and keeps renewing it in the background. Without a lease by the timeout
 (`metalinit.dhcp_timeout=`, default 30 s) the stage fails, unless `ip=dhcp,optional`.
+`metalinit.arp_wait=` sets how long the offered address is probed by ARP (default 0.2 s,
+0 to skip the probe).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from agent.cmdline import IpConfig, IpMode
 from agent.context import Context
 from agent.errors import AgentError
 from agent.net.apply import EtcFiles, carry
-from agent.net.client import NoLease
+from agent.net.client import DEFAULT_ARP_WAIT, NoLease
 from agent.net.lease import Lease
 from agent.net.session import DEFAULT_TIMEOUT, Want, keep, lease_line, obtain, put_into_effect
 
 ETC = EtcFiles()
 TIMEOUT_KEY = "metalinit.dhcp_timeout"
+ARP_KEY = "metalinit.arp_wait"
 
 
 class NetworkStageError(AgentError):
@@ -35,16 +38,17 @@ def wanted_config(ctx: Context) -> IpConfig | None:
     return None
 
 
-def timeout_of(ctx: Context) -> float:
-    text = ctx.params.unknown.get(TIMEOUT_KEY)
+def seconds(ctx: Context, key: str, default: float, *, zero_ok: bool = False) -> float:
+    """A number of seconds from a `metalinit.…=` kernel argument."""
+    text = ctx.params.unknown.get(key)
     if text is None:
-        return DEFAULT_TIMEOUT
+        return default
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if value <= 0:
-        raise NetworkStageError(f"{TIMEOUT_KEY}={text!r} must be a positive number of seconds")
+    if value < 0 or (value == 0 and not zero_ok):
+        raise NetworkStageError(f"{key}={text!r} must be a positive number of seconds")
     return value
 
 
@@ -58,7 +62,8 @@ def network(ctx: Context, *, etc: EtcFiles = ETC) -> None:
     device = config.device or ctx.params.iface
     want = Want(
         names=(device,) if device else (),
-        timeout=timeout_of(ctx),
+        timeout=seconds(ctx, TIMEOUT_KEY, DEFAULT_TIMEOUT),
+        arp_wait=seconds(ctx, ARP_KEY, DEFAULT_ARP_WAIT, zero_ok=True),
         static=config if config.mode is IpMode.STATIC else None,
         hostname=config.hostname,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,3 +198,40 @@ def test_address_in_use_is_declined(net: Lan, work: Path) -> None:
     assert out["lease"]["address"] != first
     assert f"{first} is in use by" in out["stderr"]
     assert dhcp_lines(log, "DHCPDECLINE")
+
+
+def test_rebind_when_the_server_is_gone(net: Lan, work: Path) -> None:
+    """RENEW goes unanswered (the server left); at T2 the broadcast REBIND finds another."""
+    other = net.add_server_ns("10.77.0.2")
+    timing = ["--dhcp-option=option:T1,2", "--dhcp-option=option:T2,5"]
+    with dnsmasq(net.server_ns, work / "d1", FAST, *timing):
+        client = popen_client(net, work, "--timeout", "10", "--apply", "--hold", "9")
+        assert client.stdout is not None
+        first = json.loads(_read_json(client.stdout))["lease"]
+    with dnsmasq(
+        other,
+        work / "d2",
+        FAST,
+        "--dhcp-authoritative",
+        *timing,
+        iface="lan0",
+        range_="10.77.1.10,10.77.1.200,255.255.0.0,1h",
+    ) as second:
+        _, stderr = client.communicate(timeout=30)
+        log = second.text()
+    assert client.returncode == 0, stderr
+    assert "no answer to RENEW by T2; rebinding" in stderr
+    assert "renewed" in stderr
+    acks = [line for line in dhcp_lines(log, "DHCPACK") if first["mac"] in line]
+    assert acks and first["address"] in acks[0]  # the new server took over the same lease
+    assert not dhcp_lines(log, "DHCPDISCOVER")
+
+
+def _read_json(stream: Any) -> str:
+    """One JSON document from the client's stdout, read as it is printed."""
+    text = ""
+    for line in stream:
+        text += line
+        if line.startswith("}"):
+            return text
+    raise AssertionError(f"client printed no lease: {text!r}")

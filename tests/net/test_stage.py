@@ -148,3 +148,19 @@ def test_stage_imports_neither_scapy_nor_pyroute2_when_idle() -> None:
 def test_ip_refuses_a_host_mask_or_gapped_netmask(mask: str) -> None:
     with pytest.raises(CmdlineError, match="not a valid IPv4 netmask"):
         parse(f"ip=10.1.2.3::10.1.2.1:{mask}::eth0:off")
+
+
+@needs_root
+def test_link_named_by_mac_and_no_arp_probe(net: Lan, work: Path) -> None:
+    net.add_client_link("eth1")  # also on the LAN, but not the one asked for
+    mac = str(net.client_json("link", "show", "dev", "eth0")[0]["address"])
+    with dnsmasq(net.server_ns, work / "d", "--no-ping"):
+        out, log = run_stage(net, work, f"ip=dhcp metalinit.iface={mac} metalinit.arp_wait=0")
+    assert out["lease"]["interface"] == "eth0" and "lease eth0 " in log
+    assert addresses(net, "eth1") == []
+
+
+@needs_root
+def test_unknown_link_name_fails_clearly(net: Lan, work: Path) -> None:
+    out, _ = run_stage(net, work, "ip=dhcp metalinit.iface=eth7")
+    assert out["error"] == "LinkError" and "no network link named 'eth7'" in out["message"]

@@ -181,7 +181,9 @@ def dnsmasq(
         f"--dhcp-range={range_}",
         *options,
     ]
-    proc = subprocess.Popen(netns_exec(ns, *argv), stderr=subprocess.PIPE)
+    # Never a pipe nobody reads: dnsmasq would block on a full one and stop answering.
+    with (workdir / "dnsmasq.stderr").open("wb") as stderr:
+        proc = subprocess.Popen(netns_exec(ns, *argv), stderr=stderr)
     daemon = Daemon(proc, log)
     try:
         daemon.wait_for("DHCP, IP range", timeout=10)
@@ -232,12 +234,10 @@ def kea(
     conf = workdir / "kea.json"
     conf.write_text(json.dumps(config))
     env = dict(os.environ, KEA_PIDFILE_DIR=str(workdir), KEA_LOCKFILE_DIR=str(workdir))
-    proc = subprocess.Popen(
-        netns_exec(ns, KEA, "-c", str(conf)),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with (workdir / "kea.stderr").open("wb") as stderr:
+        proc = subprocess.Popen(
+            netns_exec(ns, KEA, "-c", str(conf)), env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
     daemon = Daemon(proc, log)
     try:
         daemon.wait_for("DHCP4_STARTED", timeout=15)
