@@ -24,7 +24,6 @@ BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 ZERO = IPv4Address(0)
 BROADCAST = IPv4Address("255.255.255.255")
 VENDOR_CLASS = b"metalinit"
-BROADCAST_FLAG = 0x8000
 REQUESTED_OPTIONS = bytes(
     (
         opt.SUBNET_MASK,
@@ -147,7 +146,6 @@ class Request:
     server_id: IPv4Address | None = None
     hostname: str | None = None
     message: str | None = None
-    broadcast: bool = False
     extra: list[tuple[int, bytes]] = field(default_factory=list)
 
     def option_list(self) -> list[tuple[int, bytes]]:
@@ -178,7 +176,6 @@ class Request:
             hlen=6,
             xid=self.xid,
             secs=min(self.secs, 0xFFFF),
-            flags=BROADCAST_FLAG if self.broadcast else 0,
             ciaddr=str(self.ciaddr),
             chaddr=mac + bytes(10),
             options=MAGIC_COOKIE,
