@@ -2,9 +2,8 @@
 
 Each row is a part of the image (by path) with its uncompressed bytes and an estimate of
 its compressed bytes (the part alone through zstd -19; parts compress a little better
-together, so the rows sum to slightly more than the real total). The agent's PYZ archive
-(inside the bootloader) is broken down by top-level Python package from its table of
-contents, as stored (zlib-compressed).
+together, so the rows sum to slightly more than the real total). The agent's bytecode is
+then broken down by top-level package.
 """
 
 from __future__ import annotations
@@ -19,14 +18,15 @@ from initramfs.freeze import CONTENTS, NAME
 
 AGENT = f"{layout.AGENT_DIR}/"
 INTERNAL = f"{AGENT}{CONTENTS}/"
-PYTHON_RUNTIME = ("libpython", "base_library.zip", "python3")
 RULES: tuple[tuple[str, Callable[[str], bool]], ...] = (
-    ("agent: bootloader + PYZ (all Python code)", lambda n: n == f"{AGENT}{NAME}"),
-    ("agent: interpreter + stdlib (libpython, base_library, lib-dynload)",
-     lambda n: n.startswith(INTERNAL) and n[len(INTERNAL):].startswith(PYTHON_RUNTIME)),
-    ("agent: bundled libraries (libcrypto, libffi, ...)",
-     lambda n: n.startswith(INTERNAL) and "/" not in n[len(INTERNAL):]),
-    ("agent: package data", lambda n: n.startswith(INTERNAL)),
+    ("agent: PyInstaller bootloader", lambda n: n == f"{AGENT}{NAME}"),
+    ("agent: Python bytecode (.pyc; by package below)",
+     lambda n: n.startswith(INTERNAL) and n.endswith(".pyc")),
+    ("agent: interpreter (libpython) + stdlib extension modules",
+     lambda n: n.startswith((f"{INTERNAL}libpython", f"{INTERNAL}python3"))),
+    ("agent: bundled libraries (libcrypto, libssl, libsqlite3, ...)",
+     lambda n: n.startswith(f"{INTERNAL}lib") and "/" not in n[len(INTERNAL):]),
+    ("agent: other files (package extensions, data)", lambda n: n.startswith(INTERNAL)),
     ("shared libraries + loader (glibc)", lambda n: n.startswith(("lib/x86_64", "lib64/"))),
     ("kernel modules (.ko)", lambda n: n.startswith("lib/modules/") and n.endswith(".ko")),
     ("kernel module index (modules.*)", lambda n: n.startswith("lib/modules/")),
@@ -53,8 +53,8 @@ def table(entries: list[Entry], archive: str, raw_total: int, packed_total: int)
     lines += [f"{label:68} {n:6} {raw:11,} {packed:11,}" for label, n, raw, packed in rows]
     lines.append(f"{'total: archive / ' + archive:68} {len(entries):6} "
                  f"{raw_total:11,} {packed_total:11,}")  # fmt: skip
-    lines += ["", "agent PYZ by package (zlib as stored):"]
-    lines += [f"  {pkg:30} {size:11,}" for pkg, size in pyz_packages(entries)[:12]]
+    lines += ["", "agent bytecode by top-level package (uncompressed):"]
+    lines += [f"  {pkg:30} {size:11,}" for pkg, size in bytecode_packages(entries)[:12]]
     return "\n".join(lines)
 
 
@@ -63,19 +63,11 @@ def _zstd_size(data: bytes) -> int:
     return len(done.stdout) if done.returncode == 0 else 0
 
 
-def pyz_packages(entries: list[Entry]) -> list[tuple[str, int]]:
-    """Sizes per top-level package in the bootloader's PYZ, largest first."""
-    exe = next((e.source for e in entries if e.name == f"{AGENT}{NAME}"), None)
-    if exe is None:
-        return []
-    try:
-        from PyInstaller.archive.readers import CArchiveReader  # type: ignore[import-untyped]
-    except ImportError:
-        return []
+def bytecode_packages(entries: list[Entry]) -> list[tuple[str, int]]:
+    """Bytes of .pyc per top-level package (a module outside packages counts as itself)."""
     sizes: dict[str, int] = defaultdict(int)
-    carchive = CArchiveReader(str(exe))
-    for name, entry in carchive.toc.items():
-        if entry[4] == "z":  # the PYZ
-            for module, row in carchive.open_embedded_archive(name).toc.items():
-                sizes[module.split(".")[0]] += int(row[2])
-    return sorted(sizes.items(), key=lambda kv: -kv[1])
+    for entry in entries:
+        if entry.name.startswith(INTERNAL) and entry.name.endswith(".pyc"):
+            top = entry.name[len(INTERNAL) :].split("/")[0].removesuffix(".pyc")
+            sizes[top] += len(entry.payload())
+    return sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))

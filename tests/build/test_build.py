@@ -98,7 +98,7 @@ def test_every_elf_finds_its_libraries_inside(
 
 
 def test_report_names_the_parts(built: Result) -> None:
-    for part in ["agent: bootloader + PYZ", "kernel modules (.ko)", "busybox", "total:"]:
+    for part in ["agent: Python bytecode", "kernel modules (.ko)", "busybox", "total:"]:
         assert part in built.report
     assert "scapy" in built.report
 
