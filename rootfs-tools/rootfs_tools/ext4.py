@@ -1,7 +1,8 @@
 """The staging tree becomes an ext4 image with `mkfs.ext4 -d`: sized from the content.
 
-Size = data blocks + inode tables + journal + metadata slack, plus `--free` of the content;
-the inode count is set from the entry count (`-N`), so tightly sized images do not run out.
+Size = data blocks + inode tables + journal (1/64, 4-64 MiB) + metadata slack, plus `--free`
+of the content; the inode count is set from the entry count (`-N`), so tightly sized images
+do not run out.
 If mkfs still finds the image too small, it is retried 25 % larger. Optional GPT (one Linux
 partition at 1 MiB, written with `-E offset=`), optional qcow2 and compression. Everything is
 written under a temporary name and renamed into place when complete.
@@ -24,8 +25,6 @@ MIB = 1 << 20
 GPT_START = MIB  # the partition starts at 1 MiB; the backup GPT needs the last 33 sectors
 GPT_TAIL = MIB
 LINUX_FS_GUID = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
-# mke2fs's default journal sizes, in blocks, by filesystem size in blocks (ext2fs).
-JOURNAL_BLOCKS = ((32768, 1024), (262144, 4096), (524288, 8192), (4194304, 16384))
 COMPRESSORS = {"zst": ["zstd", "-q", "-T0", "-c"], "gz": ["gzip", "-c"], "xz": ["xz", "-T0", "-c"]}
 QCOW2_COMPRESSION = {"zst": "zstd", "gz": "zlib"}
 
@@ -44,11 +43,12 @@ class Ext4Options:
 @dataclass(frozen=True)
 class Usage:
     data_bytes: int  # whole blocks
+    apparent_bytes: int  # the content as `du -sb` counts it
     entries: int
 
 
 def measure(root: Path) -> Usage:
-    blocks, entries = 0, 1
+    blocks, apparent, entries = 0, 0, 1
     seen: set[int] = set()
     for top, dirs, files in os.walk(root):
         blocks += max(1, -(-os.lstat(top).st_size // BLOCK))
@@ -58,28 +58,29 @@ def measure(root: Path) -> Usage:
             if st.st_ino in seen:
                 continue
             seen.add(st.st_ino)
+            apparent += st.st_size
             if stat.S_ISREG(st.st_mode) or (stat.S_ISLNK(st.st_mode) and st.st_size >= 60):
                 blocks += -(-st.st_size // BLOCK)
         entries += len(dirs)
-    return Usage(blocks * BLOCK, entries)
+    return Usage(blocks * BLOCK, apparent, entries)
 
 
-def _journal(blocks: int) -> int:
-    for limit, size in JOURNAL_BLOCKS:
-        if blocks < limit:
-            return size
-    return 32768
+def journal_mib(fs_bytes: int) -> int:
+    """A journal of about 1/64 of the filesystem, 4 to 64 MiB: the image is mostly read."""
+    return max(4, min(64, fs_bytes // 64 // MIB))
 
 
 def plan(usage: Usage, free_percent: float) -> tuple[int, int]:
-    """(image bytes, inode count) for this content."""
+    """(image bytes, inode count): content in blocks, inode tables, metadata slack of 1 %
+    + 1 MiB, reserved GDT blocks (1/256), the journal, and free space as a share of the
+    content's apparent size."""
     inodes = usage.entries + usage.entries // 20 + 64
     content = usage.data_bytes
-    base = content + inodes * INODE_SIZE + content // 50 + 2 * MIB
-    base += int(content * free_percent / 100)
-    blocks = -(-base // BLOCK)
-    blocks += _journal(blocks) + blocks // 256  # bitmaps, descriptors, reserved GDT
-    return blocks * BLOCK, inodes
+    base = content + inodes * INODE_SIZE + content // 100 + MIB
+    base += int(usage.apparent_bytes * free_percent / 100)
+    base += base // 256
+    base += journal_mib(base) * MIB
+    return -(-base // BLOCK) * BLOCK, inodes
 
 
 def _run(argv: list[str], what: str) -> subprocess.CompletedProcess[str]:
@@ -93,6 +94,7 @@ def _run(argv: list[str], what: str) -> subprocess.CompletedProcess[str]:
 def _mkfs(root: Path, target: Path, size: int, inodes: int, opts: Ext4Options, offset: int) -> str:
     extended = ["nodiscard", "root_owner=0:0"] + ([f"offset={offset}"] if offset else [])
     argv = ["mkfs.ext4", "-q", "-F", "-b", str(BLOCK), "-I", str(INODE_SIZE), "-m", "0"]
+    argv += ["-J", f"size={journal_mib(size)}"]
     argv += ["-N", str(inodes), "-E", ",".join(extended), "-d", str(root)]
     argv += ["-L", opts.label] if opts.label else []
     argv += ["-U", opts.uuid] if opts.uuid else []

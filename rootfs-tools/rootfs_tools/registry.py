@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from rootfs_tools import manifest as mf
 from rootfs_tools.blobcache import BlobCache
@@ -91,6 +92,10 @@ class Registry:
         else:
             self.base = f"https://{ref.domain}"
         self.insecure = _local(urlsplit(self.base).netloc) or ref.domain in settings.insecure
+        if ref.domain in settings.insecure:
+            # As Docker's insecure-registries: https without verification, then plain http.
+            self.session.verify = False
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def where(self) -> str:
         return f"registry {self.base}, repository {self.ref.path}"

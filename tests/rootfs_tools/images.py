@@ -26,8 +26,9 @@ from pathlib import Path
 BUSYBOX = Path("/bin/busybox")
 CACHE = Path(os.environ.get("METALINIT_TEST_IMAGES", Path.home() / ".cache/metalinit/test-images"))
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-# cap_net_raw=ep as a VFS_CAP_REVISION_2 security.capability value
-CAP_NET_RAW = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)
+# cap_net_raw,cap_setuid=ep as a VFS_CAP_REVISION_2 security.capability value; the
+# cap_setuid bit makes a byte 0x80, which is not UTF-8 on its own (PAX headers are text).
+CAP_NET_RAW = struct.pack("<IIIII", 0x02000001, (1 << 13) | (1 << 7), 0, 0, 0)
 MTIME = 1_700_000_000
 NGINX_PACKAGES = "nginx-light"
 NGINX_SUITE = "bookworm"

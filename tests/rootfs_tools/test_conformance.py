@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rootfs_tools import image_config
 from tests.rootfs_tools.conftest import Convert
+from tests.rootfs_tools.registry import Registry
 from tests.rootfs_tools.trees import ext4_tree, image_only, mounted, tree, umoci_unpacked
 
 
@@ -81,13 +82,21 @@ def test_zstd_layer_gives_the_same_tree(
     assert gz_tree == zst_tree
 
 
-def test_nginx_matches_umoci(convert: Convert, nginx_oci: tuple[Path, str], tmp_path: Path) -> None:
+def test_nginx_pulled_from_the_registry_matches_umoci(
+    convert: Convert, nginx_oci: tuple[Path, str], registry_plain: Registry, tmp_path: Path
+) -> None:
+    """The Debian nginx image, pushed with skopeo as Docker v2 schema 2 and pulled back."""
     layout, tag = nginx_oci
+    ref = registry_plain.push(f"oci:{layout}:{tag}", "debian/nginx:latest", "--format", "v2s2")
     out = tmp_path / "nginx.img"
-    done = convert(f"oci:{layout}:{tag}", "-o", str(out))
+    done = convert(ref, "-o", str(out))
     assert done.returncode == 0, done.stderr
     with umoci_unpacked(layout, tag) as rootfs:
         reference = tree(rootfs)
     ours = ext4_tree(out)
     assert_same(ours, reference)
     assert "usr/sbin/nginx" in ours and len(ours) > 5000
+    with mounted(out) as root:
+        config = image_config.load(root)
+    assert config is not None and config.entrypoint == ("/usr/sbin/nginx",)
+    assert config.cmd == ("-g", "daemon off;") and config.exposed_ports == ("80/tcp",)
