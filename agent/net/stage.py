@@ -11,16 +11,17 @@ any candidate link and keeps renewing it in the background. Without a lease by t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.cmdline import IpConfig, IpMode
 from agent.context import Context
 from agent.errors import AgentError
-from agent.net.apply import EtcFiles, carry
-from agent.net.client import DEFAULT_ARP_WAIT, NoLease
-from agent.net.lease import Lease
-from agent.net.session import DEFAULT_TIMEOUT, Want, keep, lease_line, obtain, put_into_effect
 
-ETC = EtcFiles()
+if TYPE_CHECKING:
+    from agent.net.apply import EtcFiles
+
+# The network code is imported only when the command line asks for a network, so a boot
+# without one pays nothing for it (nor for scapy and pyroute2, which it imports on use).
 TIMEOUT_KEY = "metalinit.dhcp_timeout"
 ARP_KEY = "metalinit.arp_wait"
 
@@ -52,13 +53,19 @@ def seconds(ctx: Context, key: str, default: float, *, zero_ok: bool = False) ->
     return value
 
 
-def network(ctx: Context, *, etc: EtcFiles = ETC) -> None:
+def network(ctx: Context, *, etc: EtcFiles | None = None) -> None:
     config = wanted_config(ctx)
     if config is None:
         return
     if config.mode is IpMode.OFF:
         ctx.log.info("network: ip=off, leaving the links alone")
         return
+    from agent.net.apply import EtcFiles
+    from agent.net.client import DEFAULT_ARP_WAIT, NoLease
+    from agent.net.lease import Lease
+    from agent.net.session import DEFAULT_TIMEOUT, Want, keep, lease_line, obtain, put_into_effect
+
+    etc = etc or EtcFiles()
     device = config.device or ctx.params.iface
     want = Want(
         names=(device,) if device else (),
@@ -99,12 +106,14 @@ def network(ctx: Context, *, etc: EtcFiles = ETC) -> None:
     )
 
 
-def carry_into_root(ctx: Context, new_root: Path, *, etc: EtcFiles = ETC) -> None:
+def carry_into_root(ctx: Context, new_root: Path, *, etc: EtcFiles | None = None) -> None:
     """Copy resolv.conf, hostname and hosts into the mounted root, if the network set them."""
     config = wanted_config(ctx)
     if config is None or config.mode is IpMode.OFF or ctx.lease is None:
         return
-    written = carry(etc, new_root)
+    from agent.net.apply import EtcFiles, carry
+
+    written = carry(etc or EtcFiles(), new_root)
     if written:
         names = ", ".join(path.name for path in written)
         ctx.log.info(f"network: carried {names} into {new_root}/etc")
@@ -115,6 +124,7 @@ def release(ctx: Context) -> None:
     data, ctx.lease = ctx.lease, None
     if data is None or data.get("source") != "dhcp":
         return
+    from agent.net.lease import Lease
     from agent.net.links import ipr
     from agent.net.renew import link_of
     from agent.net.renew import release as send_release
