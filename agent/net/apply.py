@@ -7,6 +7,7 @@ than following it out of the root, as a container runtime does.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -15,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.net.lease import INFINITE, Lease
+from agent.net.lease import Lease
 from agent.net.links import ipr
+from agent.net.options import Route
 
 RT_SCOPE_LINK = 253
+RTNH_F_ONLINK = 4
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,21 @@ def carry(etc: EtcFiles, new_root: Path) -> list[Path]:
     return written
 
 
-def apply_addresses(lease: Lease, previous: Lease | None = None, route: Any = None) -> None:
-    """Address (with the lease's lifetime), MTU, then the routes, on lease.interface."""
+def netlink_errors() -> tuple[type[BaseException], ...]:
+    """What a refused netlink request raises: pyroute2's NetlinkError is no OSError."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    return (OSError, NetlinkError)
+
+
+def apply_addresses(lease: Lease, previous: Lease | None = None, route: Any = None) -> list[str]:
+    """Address (with the lease's lifetime), MTU, then the routes, on lease.interface.
+
+    A route the kernel refuses (a gateway it cannot reach) does not undo the rest: it is
+    returned, with the reason, for the caller to report."""
     owned = route is None
     route = route or ipr()
+    refused: list[str] = []
     try:
         index = route.link_lookup(ifname=lease.interface)[0]
         route.link("set", index=index, state="up")
@@ -106,35 +120,47 @@ def apply_addresses(lease: Lease, previous: Lease | None = None, route: Any = No
             route.link("set", index=index, mtu=lease.mtu)
         if previous is not None and previous.interface_address != lease.interface_address:
             remove_address(previous, route)
-        lifetime = lease.lease_time if lease.lease_time != INFINITE else INFINITE
         route.addr(
             "replace",
             index=index,
             address=str(lease.address),
             prefixlen=lease.prefixlen,
             broadcast=str(lease.interface_address.network.broadcast_address),
-            IFA_CACHEINFO={"ifa_valid": lifetime, "ifa_preferred": lifetime},
+            IFA_CACHEINFO={"ifa_valid": lease.lease_time, "ifa_preferred": lease.lease_time},
         )
         for r in lease.routes:
-            if r.gateway.is_unspecified:
-                route.route("replace", dst=str(r.network), oif=index, scope=RT_SCOPE_LINK)
-            else:
-                route.route("replace", dst=str(r.network), gateway=str(r.gateway), oif=index)
+            try:
+                _add_route(route, index, r)
+            except netlink_errors() as err:
+                refused.append(f"{r}: {err}")
     finally:
         if owned:
             route.close()
+    return refused
+
+
+def _add_route(route: Any, index: int, r: Route) -> None:
+    if r.gateway.is_unspecified:
+        route.route("replace", dst=str(r.network), oif=index, scope=RT_SCOPE_LINK)
+        return
+    try:
+        route.route("replace", dst=str(r.network), gateway=str(r.gateway), oif=index)
+    except netlink_errors():  # a router outside the subnet: the server says it is on-link
+        route.route(
+            "replace", dst=str(r.network), gateway=str(r.gateway), oif=index, flags=RTNH_F_ONLINK
+        )
 
 
 def remove_address(lease: Lease, route: Any = None) -> None:
-    """Take the lease's address (and so its routes) off the link."""
+    """Take the lease's address (and so its routes) off the link; gone already is fine."""
     owned = route is None
     route = route or ipr()
     try:
         found = route.link_lookup(ifname=lease.interface)
         if found:
             route.addr("del", index=found[0], address=str(lease.address), prefixlen=lease.prefixlen)
-    except Exception as err:  # already gone is fine
-        if "Cannot assign" not in str(err) and "No such" not in str(err):
+    except netlink_errors() as err:
+        if getattr(err, "code", None) not in (errno.EADDRNOTAVAIL, errno.ENODEV):
             raise
     finally:
         if owned:

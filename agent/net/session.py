@@ -15,7 +15,14 @@ from typing import Any
 from agent.cmdline import IpConfig, IpMode
 from agent.errors import AgentError
 from agent.log import Log
-from agent.net.apply import EtcFiles, apply_addresses, remove_address, write_etc, write_lease_json
+from agent.net.apply import (
+    EtcFiles,
+    apply_addresses,
+    netlink_errors,
+    remove_address,
+    write_etc,
+    write_lease_json,
+)
 from agent.net.client import DEFAULT_ARP_WAIT, Client, NoLease
 from agent.net.lease import Lease
 from agent.net.links import IFF_UP, CarrierWatch, Link, LinkError, bring_up, candidates, ipr
@@ -85,7 +92,7 @@ def obtain(want: Want, log: Log) -> Outcome:
             return Outcome(lease, link, time.monotonic() - started, client.dropped)
         finally:
             watch.close()
-    except OSError as err:
+    except netlink_errors() as err:
         raise NetworkError(f"network links: {err}") from err
     finally:
         route.close()
@@ -114,9 +121,11 @@ def put_into_effect(
 ) -> None:
     """Address, MTU, routes, /etc files, lease.json; one log line saying what was set."""
     try:
-        apply_addresses(lease, previous)
-    except OSError as err:
+        refused = apply_addresses(lease, previous)
+    except netlink_errors() as err:
         raise NetworkError(f"cannot configure {lease.interface}: {err}") from err
+    for why in refused:
+        log.warn(f"network {lease.interface}: route {why}")
     write_etc(lease, etc)
     write_lease_json(lease, run)
     if lease.hostname and os.getpid() == 1:

@@ -56,7 +56,8 @@ def test_router_versus_classless_routes(net: Lan, work: Path, classless: bool) -
     if classless:
         opts.append(
             "--dhcp-option=option:classless-static-route,"
-            "0.0.0.0/0,10.77.0.254,192.168.50.0/24,10.77.0.2,10.200.0.0/16,0.0.0.0"
+            "0.0.0.0/0,10.77.0.254,192.168.50.0/24,10.77.0.2,10.200.0.0/16,0.0.0.0,"
+            "172.16.0.0/12,10.99.0.1"  # a router outside the subnet: installed on-link
         )
     with dnsmasq(net.server_ns, work / "d", FAST, *opts):
         get_lease(net, work, "--apply")
@@ -65,6 +66,7 @@ def test_router_versus_classless_routes(net: Lan, work: Path, classless: bool) -
         assert table["default"] == "10.77.0.254"  # 121 wins over 3
         assert table["192.168.50.0/24"] == "10.77.0.2"
         assert table["10.200.0.0/16"] == "link"
+        assert table["172.16.0.0/12"] == "10.99.0.1"
     else:
         assert table["default"] == "10.77.0.1"
         assert "192.168.50.0/24" not in table
