@@ -69,6 +69,9 @@ def load_module(ctx: Context, index: ModuleIndex, name: str) -> list[str]:
             finally:
                 os.close(fd)
         except OSError as err:
+            if err.errno == errno.ENODEV:  # e.g. crc32c_intel on a CPU without SSE4.2
+                ctx.log.debug(f"module {module}: no device for it")
+                continue
             if err.errno != errno.EEXIST:
                 ctx.log.warn(f"module {module}: {err.strerror or err}")
                 continue

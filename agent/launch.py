@@ -14,6 +14,7 @@ from agent.entrypoint import EntrypointError, Launch, plan_launch
 from agent.on_exit import decide
 from agent.power import Power, power
 from agent.spawn import EXIT_NOT_FOUND, spawn
+from agent.stages import open_console
 from agent.supervise import Ending, Outcome, supervise
 from rootfs_tools import image_config
 
@@ -40,13 +41,24 @@ def plan(ctx: Context) -> Launch:
     )
 
 
+def run_on_console(ctx: Context, launch: Launch, root: str, what: str) -> Outcome:
+    """Start `launch` in its own session on the console and supervise it to its end.
+
+    The console is opened again afterwards, whatever happened: the session's end hung it up.
+    """
+    try:
+        pid = spawn(launch, root, ctx.console_fd)
+        ctx.log.info(f"{what} started, pid {pid}")
+        return supervise(pid, lambda sig: ctx.log.info(f"forwarding {signal.strsignal(sig)}"))
+    finally:
+        open_console(ctx)
+
+
 def start_and_wait(ctx: Context, launch: Launch) -> tuple[Outcome, str]:
     try:
-        pid = spawn(launch, str(ctx.paths.new_root), ctx.console_fd)
+        outcome = run_on_console(ctx, launch, str(ctx.paths.new_root), "entrypoint")
     except EntrypointError as err:
         return Outcome(Ending.EXITED, EXIT_NOT_FOUND), str(err)
-    ctx.log.info(f"entrypoint started, pid {pid}")
-    outcome = supervise(pid, lambda sig: ctx.log.info(f"forwarding {signal.strsignal(sig)}"))
     return outcome, f"the entrypoint exited with code {outcome.code}"
 
 

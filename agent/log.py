@@ -14,7 +14,8 @@ from typing import TextIO
 
 LOG_FILE = Path("/run/metalinit/agent.log")
 KMSG = Path("/dev/kmsg")
-KMSG_LEVEL = {"debug": 7, "info": 6, "warn": 4, "error": 3}
+# Everything goes to kmsg at debug level: the kernel would otherwise print each line on the
+# console a second time. `dmesg` still shows all of it, with our own level word.
 
 
 def uptime() -> float:
@@ -56,7 +57,7 @@ class Log:
         try:
             if self._kmsg_fd is None:
                 self._kmsg_fd = os.open(KMSG, os.O_WRONLY | os.O_CLOEXEC)
-            os.write(self._kmsg_fd, f"<{KMSG_LEVEL[level]}>metalinit: {message}\n".encode())
+            os.write(self._kmsg_fd, f"<7>metalinit: {level}: {message}\n".encode())
         except OSError:
             self._kmsg_fd = None
 

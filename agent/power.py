@@ -58,6 +58,18 @@ def release_mounts(ctx: Context) -> None:
                 pass
 
 
+def drain_console(ctx: Context) -> None:
+    """Wait until the console has sent what was written to it: a serial line is slow, and
+    the last lines (the entrypoint's exit code) must not die with the machine."""
+    import termios
+
+    for fd in {fd for fd in (ctx.console_fd, 1) if fd is not None}:
+        try:
+            termios.tcdrain(fd)
+        except (OSError, termios.error):
+            pass
+
+
 def power(ctx: Context, how: Power) -> None:
     ctx.log.info(f"{how.name.lower()}: stopping processes, syncing, unmounting")
     for hook in ctx.before_power:
@@ -66,6 +78,7 @@ def power(ctx: Context, how: Power) -> None:
         except Exception as err:  # a failing hook must not stop the power-off
             ctx.log.warn(f"before {how.name.lower()}: {err}")
     stop_everyone()
+    drain_console(ctx)
     ctx.sys.sync()
     release_mounts(ctx)
     ctx.sys.sync()

@@ -92,9 +92,9 @@ def shell_launch(ctx: Context) -> Launch:
 
 def rescue(ctx: Context, failure: Failure | None, reason: str = "") -> NoReturn:
     from agent.early import setup_early
+    from agent.launch import run_on_console
     from agent.power import Power, power
-    from agent.spawn import spawn
-    from agent.supervise import Ending, supervise
+    from agent.supervise import Ending
 
     ctx.stage = "rescue"
     ctx.log.error(banner(failure, reason))
@@ -104,7 +104,7 @@ def rescue(ctx: Context, failure: Failure | None, reason: str = "") -> NoReturn:
         except OSError as err:
             ctx.log.warn(f"rescue: {err}")
         try:
-            outcome = supervise(spawn(shell_launch(ctx), "/", ctx.console_fd))
+            outcome = run_on_console(ctx, shell_launch(ctx), "/", "rescue shell")
             if outcome.ending is Ending.CTRL_ALT_DEL:
                 ctx.log.info("ctrl-alt-del")
                 power(ctx, Power.REBOOT)

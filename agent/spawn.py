@@ -3,6 +3,11 @@
 fork + exec by hand: the child resets what PID 1 changed (blocked signals, ignored SIGPIPE),
 and a close-on-exec pipe carries an exec failure back to the parent, so a missing entrypoint
 is an error with a reason, not a silent exit code 127.
+
+With a console, the session leader is a small keeper forked from the agent, and the program
+runs as its child in the same process group. When a session leader exits, the kernel hangs
+up its terminal and throws away output not yet sent; the keeper waits for the program,
+drains the console, and only then exits with the program's status.
 """
 
 from __future__ import annotations
@@ -30,15 +35,40 @@ def find_program(name: str, path_env: str) -> str:
     raise FileNotFoundError(errno.ENOENT, f"{name} is not in PATH={path_env}")
 
 
-def _child(launch: Launch, root: str, console_fd: int | None) -> None:
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+def _keep_session(program: int, write_end: int) -> None:
+    """The session leader's whole life: wait for the program, drain, exit as it did."""
+    os.close(write_end)
+    while True:
+        try:
+            _, status = os.waitpid(program, 0)
+            break
+        except InterruptedError:
+            continue
+    try:
+        termios.tcdrain(1)
+    except (OSError, termios.error):
+        pass
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
         signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def _child(launch: Launch, root: str, console_fd: int | None, write_end: int) -> None:
     os.setsid()
     if console_fd is not None:
         fcntl.ioctl(console_fd, termios.TIOCSCTTY, 1)
         for fd in (0, 1, 2):
             os.dup2(console_fd, fd)
+        program = os.fork()
+        if program:
+            _keep_session(program, write_end)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
     if root != "/":
         os.chroot(root)
     os.makedirs(launch.cwd, exist_ok=True)  # as runc does for a missing WorkingDir
@@ -57,7 +87,7 @@ def spawn(launch: Launch, root: str = "/", console_fd: int | None = None) -> int
     if pid == 0:  # pragma: no cover - the child never returns to pytest
         os.close(read_end)
         try:
-            _child(launch, root, console_fd)
+            _child(launch, root, console_fd, write_end)
         except BaseException as err:
             code = getattr(err, "errno", None) or errno.EINVAL
             message = f"{code}:{getattr(err, 'strerror', None) or err}"
@@ -68,10 +98,10 @@ def spawn(launch: Launch, root: str = "/", console_fd: int | None = None) -> int
         failure = pipe.read()
     if failure:
         os.waitpid(pid, 0)
-        code, _, reason = failure.decode(errors="replace").partition(":")
+        number, _, reason = failure.decode(errors="replace").partition(":")
         raise EntrypointError(
             f"cannot start {launch.argv[0]!r} in {root}: {reason} "
-            f"(exit code {exit_code_for_errno(int(code))})"
+            f"(exit code {exit_code_for_errno(int(number) if number.isdigit() else 0)})"
         )
     return pid
 

@@ -24,9 +24,16 @@ def read_cmdline(ctx: Context) -> None:
 
 
 def open_console(ctx: Context) -> None:
-    """Give the agent and its children the console's real tty, so job control works there."""
+    """Give the agent and its children the console's real tty, so job control works there.
+
+    Run again whenever a session on the console ends: when a session leader exits, the
+    kernel hangs up its controlling tty for every open file, the agent's included.
+    """
     if not ctx.takes_console:
         return
+    if ctx.console_fd is not None:
+        os.close(ctx.console_fd)
+        ctx.console_fd = None
     from agent.rescue import console_tty
 
     for path in (console_tty(str(ctx.paths.sys)), str(ctx.paths.console)):
