@@ -38,7 +38,7 @@ def disks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "plain": busybox_disk(base, "e2e-root", ROOT_UUID),
         "image": busybox_disk(
             base, "e2e-image", "0c0ffee0-1111-4222-8333-444455556666", IMAGE_JSON
-        ),  # noqa: E501
+        ),
     }
 
 
@@ -53,7 +53,7 @@ def boot(built: Result) -> Iterator[BootFn]:
     accel = choose_accel(built.vmlinuz)
 
     def start(append: str, disk: Path | None = None, **options: object) -> Guest:
-        spec = BootSpec(built.vmlinuz, built.initramfs, disk, append=append, accel=accel, **options)  # type: ignore[arg-type]  # noqa: E501
+        spec = BootSpec(built.vmlinuz, built.initramfs, disk, append=append, accel=accel, **options)  # type: ignore[arg-type]
         guest = Guest(spec).start()
         guests.append(guest)
         return guest
