@@ -54,8 +54,10 @@ def network(ctx: Context) -> None:
     if ctx.params.ip is None and ctx.params.provision is None:
         return
     from agent.net.stage import network as start_network
+    from agent.net.stage import release
 
     start_network(ctx)
+    ctx.before_power.append(lambda: release(ctx))
 
 
 def rescue_if_asked(ctx: Context) -> None:
