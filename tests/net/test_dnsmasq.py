@@ -206,21 +206,25 @@ def test_rebind_when_the_server_is_gone(net: Lan, work: Path) -> None:
     """RENEW goes unanswered (the server left); at T2 the broadcast REBIND finds another."""
     other = net.add_server_ns("10.77.0.2")
     timing = ["--dhcp-option=option:T1,2", "--dhcp-option=option:T2,5"]
-    with dnsmasq(net.server_ns, work / "d1", FAST, *timing):
-        client = popen_client(net, work, "--timeout", "10", "--apply", "--hold", "9")
+    client = popen_client(net, work, "--timeout", "10", "--apply", "--hold", "9")
+    try:
         assert client.stdout is not None
-        first = json.loads(_read_json(client.stdout))["lease"]
-    with dnsmasq(
-        other,
-        work / "d2",
-        FAST,
-        "--dhcp-authoritative",
-        *timing,
-        iface="lan0",
-        range_="10.77.1.10,10.77.1.200,255.255.0.0,1h",
-    ) as second:
-        _, stderr = client.communicate(timeout=30)
-        log = second.text()
+        with dnsmasq(net.server_ns, work / "d1", FAST, *timing):
+            first = json.loads(_read_json(client.stdout))["lease"]
+        with dnsmasq(
+            other,
+            work / "d2",
+            FAST,
+            "--dhcp-authoritative",
+            *timing,
+            iface="lan0",
+            range_="10.77.1.10,10.77.1.200,255.255.0.0,1h",
+        ) as second:
+            _, stderr = client.communicate(timeout=30)
+            log = second.text()
+    finally:
+        client.kill()
+        client.wait()
     assert client.returncode == 0, stderr
     assert "no answer to RENEW by T2; rebinding" in stderr
     assert "renewed" in stderr
