@@ -3,8 +3,10 @@ static), put it into effect, keep it. Each step logs one line a user can read.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from agent.net.apply import (
 from agent.net.client import DEFAULT_ARP_WAIT, Client, NoLease
 from agent.net.lease import Lease
 from agent.net.links import IFF_UP, CarrierWatch, Link, LinkError, bring_up, candidates, ipr
+from agent.net.message import scapy_layers
 from agent.net.renew import Renewer
 from agent.net.static import static_lease
 
@@ -66,6 +69,8 @@ def choose_links(route: Any, names: tuple[str, ...]) -> list[Link]:
 def obtain(want: Want, log: Log) -> Outcome:
     """A lease on the first link that gets one (NoLease, LinkError, NetworkError otherwise)."""
     started = time.monotonic()
+    if want.static is None:  # scapy's import overlaps the wait for carrier
+        threading.Thread(target=_import_scapy, name="import-scapy", daemon=True).start()
     route = ipr()
     try:
         links = choose_links(route, want.names)
@@ -96,6 +101,11 @@ def obtain(want: Want, log: Log) -> Outcome:
         raise NetworkError(f"network links: {err}") from err
     finally:
         route.close()
+
+
+def _import_scapy() -> None:
+    with contextlib.suppress(Exception):  # the client's own import reports any failure
+        scapy_layers()
 
 
 def _only_up(route: Any, links: list[Link], log: Log) -> list[Link]:
