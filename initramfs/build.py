@@ -17,7 +17,7 @@ from pathlib import Path
 
 from initramfs import compress, cpio, elf, layout, modules, report
 from initramfs.errors import BuildError
-from initramfs.freeze import CONTENTS, ENTRY, NAME, freeze
+from initramfs.freeze import CONTENTS, ENTRY, NAME, Frozen, freeze
 from kernels.fetch import Kernel, fetch
 from kernels.manifest import DEFAULT, load
 
@@ -30,6 +30,7 @@ class Options:
     out: Path = Path("out")
     entry: Path = ENTRY
     report: bool = False
+    frozen: Frozen | None = None  # an agent frozen already (else: freeze `entry`)
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Result:
 def build(options: Options) -> Result:
     started = time.monotonic()
     kernel = fetch(load(options.kernel))
-    frozen = freeze(options.entry)
+    frozen = options.frozen or freeze(options.entry)
     options.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".build.", dir=options.out) as tmp:
         stage = Path(tmp) / "root"

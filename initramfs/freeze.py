@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,8 @@ ENCODINGS_KEPT = frozenset(
      "punycode", "raw_unicode_escape", "unicode_escape", "charmap", "cp437"}
 )  # fmt: skip
 HASH_SEED = "hash_seed=0"  # trades hash-flooding protection for a boot that needs no CRNG
-KEEP = 3  # frozen agents kept in the cache, newest first
+KEEP = 3  # frozen agents kept in the cache, most recently used first
+STALE_SECONDS = 3600
 # pyroute2's package import needs unittest (unittest.mock), sqlite3 (ndb) and ssl
 # (asyncio), so those stay. scapy's hook brings every layer and contrib module; the agent
 # builds and parses DHCP frames only, so the subpackages below keep just what it imports.
@@ -132,6 +134,7 @@ def freeze(entry: Path = ENTRY, cache: Path | None = None, log: Path | None = No
     cache = cache or cache_root()
     final = cache / cache_key(entry)
     if (final / NAME / NAME).is_file():
+        os.utime(final)  # in use: _prune goes by this time
         return Frozen(final / NAME)
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".freeze.", dir=cache))
@@ -157,11 +160,13 @@ def freeze(entry: Path = ENTRY, cache: Path | None = None, log: Path | None = No
 
 
 def _prune(cache: Path, keep: Path) -> None:
-    """Drop all but the KEEP newest frozen agents (each is about 30 MB)."""
+    """Drop frozen agents (about 30 MB each) beyond the KEEP most recently used, once they
+    are an hour old, so a build or test session running alongside keeps its own."""
     entries = sorted(
         (p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".") and p != keep),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
     for old in entries[KEEP - 1 :]:
-        shutil.rmtree(old, ignore_errors=True)
+        if time.time() - old.stat().st_mtime > STALE_SECONDS:
+            shutil.rmtree(old, ignore_errors=True)

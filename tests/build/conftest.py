@@ -23,4 +23,4 @@ def frozen() -> Frozen:
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, kernel: Kernel, frozen: Frozen) -> Result:
-    return build(Options(out=tmp_path_factory.mktemp("out"), report=True))
+    return build(Options(out=tmp_path_factory.mktemp("out"), report=True, frozen=frozen))

@@ -10,6 +10,7 @@ import pytest
 
 from initramfs import cli, compress, cpio, elf
 from initramfs.build import Options, Result, build
+from initramfs.freeze import ENTRY, Frozen, cache_key, freeze
 from kernels.fetch import Kernel
 
 
@@ -103,10 +104,25 @@ def test_report_names_the_parts(built: Result) -> None:
     assert "scapy" in built.report
 
 
-def test_second_build_is_byte_identical(built: Result, tmp_path: Path) -> None:
-    again = build(Options(out=tmp_path))
+def test_second_build_is_byte_identical(built: Result, frozen: Frozen, tmp_path: Path) -> None:
+    """Same kernel, same frozen agent, same busybox: the same bytes."""
+    again = build(Options(out=tmp_path, frozen=frozen))
     assert again.initramfs.read_bytes() == built.initramfs.read_bytes()
     assert again.vmlinuz.read_bytes() == built.vmlinuz.read_bytes()
+
+
+def test_pyinstaller_output_is_reproducible(tmp_path: Path) -> None:
+    """Freezing twice gives identical trees (PyInstaller itself runs with a fixed hash
+    seed; without it base_library.zip's member order changed from run to run)."""
+    key = cache_key(ENTRY)
+    first, second = freeze(cache=tmp_path / "a"), freeze(cache=tmp_path / "b")
+    if cache_key(ENTRY) != key:
+        pytest.skip("the agent's sources changed while freezing")
+    assert tree(first.root) == tree(second.root)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def test_cli_gzip_with_an_extra_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
