@@ -211,7 +211,11 @@ class Client:
         lease = from_ack(msg, ex.link.name, ex.link.mac, time.time())
         if ex.requested is not None and lease.address != ex.requested:
             raise opt.MalformedPacket(f"ACK for {lease.address}, requested {ex.requested}")
-        holder = arp_conflict(ex.link, lease.address, self.arp_wait)
+        try:
+            holder = arp_conflict(ex.link, lease.address, self.arp_wait)
+        except OSError as err:  # no probe is no reason to refuse the lease
+            self.log.debug(f"dhcp {ex.link}: ARP probe failed: {err}")
+            holder = None
         if holder is not None:
             self.log.warn(f"dhcp {ex.link}: {lease.address} is in use by {holder}; declining")
             decline = Request(

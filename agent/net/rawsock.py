@@ -71,7 +71,7 @@ class PacketSocket:
         while True:
             try:
                 yield self.sock.recv(4096)
-            except BlockingIOError:
+            except OSError:  # nothing more now, or the link went down: the caller goes on
                 return
 
     def wait(self, timeout: float) -> bool:

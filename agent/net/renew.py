@@ -61,7 +61,10 @@ def exchange(lease: Lease, link: Link, until: float, *, broadcast: bool, log: Lo
     sock = PacketSocket(link)
     try:
         while (now := time.monotonic()) < until:
-            sock.send(frame)
+            try:
+                sock.send(frame)
+            except OSError as err:  # link down for a moment: retry on schedule
+                log.debug(f"dhcp {link}: cannot send {'REBIND' if broadcast else 'RENEW'}: {err}")
             wait_until = min(until, now + max((until - now) / 2, RETRY_FLOOR))
             while (left := wait_until - time.monotonic()) > 0:
                 if not sock.wait(left):
