@@ -73,6 +73,41 @@ def candidates(route: Any, wanted: str | None = None) -> list[Link]:
     return links
 
 
+def await_candidates(route: Any, wanted: str | None, timeout: float) -> list[Link]:
+    """`candidates`, waiting (on link events) up to timeout seconds for a NIC whose driver
+    is still registering it."""
+    sock = link_events()
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return candidates(route, wanted)
+            except LinkError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+            if select.select([sock], [], [], left)[0]:
+                while _drain(sock):
+                    pass
+    finally:
+        sock.close()
+
+
+def link_events() -> socket.socket:
+    """A netlink socket that hears of every link change from now on."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    sock.bind((0, RTMGRP_LINK))
+    sock.setblocking(False)
+    return sock
+
+
+def _drain(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except BlockingIOError:
+        return b""
+
+
 def bring_up(route: Any, links: list[Link]) -> None:
     """Set lo and the links administratively up (a no-op for links already up)."""
     for index in [*route.link_lookup(ifname="lo"), *(link.index for link in links)]:
@@ -96,9 +131,7 @@ class CarrierWatch:
         from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
         self.indices = {link.index for link in links}
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-        self.sock.bind((0, RTMGRP_LINK))
-        self.sock.setblocking(False)
+        self.sock = link_events()
         self._marshal = MarshalRtnl()
         self.carrier: dict[int, bool] = {}
         for msg in route.get_links():
@@ -116,11 +149,7 @@ class CarrierWatch:
 
     def read(self) -> None:
         """Take in every pending event (call when fileno() is readable)."""
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except BlockingIOError:
-                return
+        while data := _drain(self.sock):
             for msg in self._marshal.parse(data):
                 self._note(msg)
 

@@ -27,7 +27,7 @@ from agent.net.apply import (
 )
 from agent.net.client import DEFAULT_ARP_WAIT, Client, NoLease
 from agent.net.lease import Lease
-from agent.net.links import IFF_UP, CarrierWatch, Link, LinkError, bring_up, candidates, ipr
+from agent.net.links import IFF_UP, CarrierWatch, Link, LinkError, await_candidates, bring_up, ipr
 from agent.net.message import scapy_layers
 from agent.net.renew import Renewer
 from agent.net.static import static_lease
@@ -60,10 +60,11 @@ class Outcome:
     dropped: int = 0
 
 
-def choose_links(route: Any, names: tuple[str, ...]) -> list[Link]:
+def choose_links(route: Any, names: tuple[str, ...], timeout: float) -> list[Link]:
+    """The links to use, waiting up to timeout for them to appear."""
     if not names:
-        return candidates(route)
-    return [link for name in names for link in candidates(route, name)]
+        return await_candidates(route, None, timeout)
+    return [link for name in names for link in await_candidates(route, name, timeout)]
 
 
 def obtain(want: Want, log: Log) -> Outcome:
@@ -73,7 +74,7 @@ def obtain(want: Want, log: Log) -> Outcome:
         threading.Thread(target=_import_scapy, name="import-scapy", daemon=True).start()
     route = ipr()
     try:
-        links = choose_links(route, want.names)
+        links = choose_links(route, want.names, want.timeout)
         if want.bring_up:
             bring_up(route, links)
         else:
@@ -81,7 +82,7 @@ def obtain(want: Want, log: Log) -> Outcome:
         watch = CarrierWatch(route, links)
         try:
             if want.static is not None and want.static.mode is IpMode.STATIC:
-                up = watch.wait_any(want.timeout)
+                up = watch.wait_any(max(0.0, want.timeout - (time.monotonic() - started)))
                 if not up:
                     names = ", ".join(map(str, links))
                     raise NoLease(
@@ -92,7 +93,8 @@ def obtain(want: Want, log: Log) -> Outcome:
             client = Client(
                 links, log, hostname=want.hostname, previous=want.previous, arp_wait=want.arp_wait
             )
-            lease = client.acquire(want.timeout, watch)
+            left = max(0.0, want.timeout - (time.monotonic() - started))
+            lease = client.acquire(left, watch)
             link = next(link for link in links if link.name == lease.interface)
             return Outcome(lease, link, time.monotonic() - started, client.dropped)
         finally:

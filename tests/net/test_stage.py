@@ -162,5 +162,27 @@ def test_link_named_by_mac_and_no_arp_probe(net: Lan, work: Path) -> None:
 
 @needs_root
 def test_unknown_link_name_fails_clearly(net: Lan, work: Path) -> None:
-    out, _ = run_stage(net, work, "ip=dhcp metalinit.iface=eth7")
+    started = time.monotonic()
+    out, _ = run_stage(net, work, "ip=dhcp metalinit.iface=eth7 metalinit.dhcp_timeout=1")
     assert out["error"] == "LinkError" and "no network link named 'eth7'" in out["message"]
+    assert time.monotonic() - started < 6
+
+
+@needs_root
+def test_link_that_appears_later_is_waited_for(net: Lan, work: Path) -> None:
+    """A NIC whose driver registers it after the stage started (heard of by netlink)."""
+    with dnsmasq(net.server_ns, work / "d", "--no-ping"):
+        argv = net.client(
+            str(PYTHON), "-m", "tests.net.run_stage", "ip=dhcp metalinit.iface=eth5", str(work)
+        )
+        stage = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+        )
+        try:
+            time.sleep(1.5)  # the stage is waiting by now
+            net.add_client_link("eth5")
+            stdout, stderr = stage.communicate(timeout=30)
+        finally:
+            stage.kill()
+            stage.wait()
+    assert json.loads(stdout)["lease"]["interface"] == "eth5", stderr
