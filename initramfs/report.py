@@ -8,6 +8,7 @@ then broken down by top-level package.
 
 from __future__ import annotations
 
+import stat
 import subprocess
 from collections import defaultdict
 from collections.abc import Callable
@@ -43,7 +44,8 @@ def table(entries: list[Entry], archive: str, raw_total: int, packed_total: int)
     """The report; call it while the staged files still exist."""
     parts: dict[str, list[Entry]] = defaultdict(list)
     for entry in entries:
-        parts[category(entry.name)].append(entry)
+        regular = stat.S_ISREG(entry.mode)
+        parts[category(entry.name) if regular else OTHER].append(entry)
     rows = []
     for label in [r[0] for r in RULES] + [OTHER]:
         data = b"".join(e.payload() for e in parts.get(label, []))
