@@ -80,7 +80,9 @@ class _Prefixed:
 
 def _apply_piped(root: str, source: _Prefixed, argv: list[str]) -> tuple[int, str]:
     """Decompress in a child process (the other core) while this one writes the tree."""
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
     assert proc.stdin is not None and proc.stdout is not None
     failure: list[BaseException] = []
 
@@ -114,6 +116,19 @@ def _apply_piped(root: str, source: _Prefixed, argv: list[str]) -> tuple[int, st
 
 
 def apply_blob(root: str, layer: Layer, advance: Callable[[int], None] = lambda n: None) -> int:
+    """Verify and apply one layer blob; a corrupt cached blob is dropped from the cache."""
+    try:
+        return _apply_blob(root, layer, advance)
+    except IntegrityError as err:
+        if not layer.cached:
+            raise
+        Path(layer.path).unlink(missing_ok=True)
+        raise IntegrityError(
+            f"{err} (removed from the blob cache: run again to fetch it)"
+        ) from None
+
+
+def _apply_blob(root: str, layer: Layer, advance: Callable[[int], None]) -> int:
     """Verify and apply one layer blob; checks blob digest/size and DiffID."""
     with layer.open() as blob:
         head = blob.read(4)

@@ -26,7 +26,9 @@ def cache_dir() -> Path:
     base = os.environ.get("METALINIT_TEST_IMAGES")
     if base:
         return Path(base)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "metalinit/test-images"
+    return (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "metalinit/test-images"
+    )
 
 
 def _run(argv: list[str]) -> None:

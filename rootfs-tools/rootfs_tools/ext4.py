@@ -11,7 +11,6 @@ written under a temporary name and renamed into place when complete.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 from dataclasses import dataclass
@@ -181,7 +180,3 @@ def write_image(root: Path, output: Path, opts: Ext4Options) -> Usage:
     finally:
         raw.unlink(missing_ok=True)
     return usage
-
-
-def which(tool: str) -> bool:
-    return shutil.which(tool) is not None

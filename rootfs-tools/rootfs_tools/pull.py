@@ -57,4 +57,4 @@ def resolve(
 
     with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
         list(pool.map(fetch, enumerate(manifest.layers)))
-    return assemble(str(ref), digest, manifest, config, lambda d: cache.path(d.digest))
+    return assemble(str(ref), digest, manifest, config, lambda d: cache.path(d.digest), cached=True)

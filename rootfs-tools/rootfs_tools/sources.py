@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rootfs_tools import manifest as mf
 from rootfs_tools.blobcache import BlobCache, VerifiedReader, split_digest
@@ -31,6 +31,7 @@ class Layer:
     media_type: str
     diff_id: str
     offset: int = 0  # inside an uncompressed archive; 0 for a file of its own
+    cached: bool = False  # in the blob cache: removed if it turns out corrupt
 
     def open(self) -> VerifiedReader:
         raw = open(self.path, "rb")  # noqa: SIM115 - owned by the VerifiedReader
@@ -65,7 +66,9 @@ def assemble(
     manifest_digest: str,
     manifest: mf.Manifest,
     config: bytes,
-    layer_path: Any,
+    layer_path: Callable[[mf.Descriptor], Path],
+    *,
+    cached: bool = False,
 ) -> Resolved:
     """Pair layers with the config's DiffIDs; `layer_path(desc)` says where a blob is."""
     info = mf.parse_config(config)
@@ -75,7 +78,7 @@ def assemble(
             f"{len(info.diff_ids)} diff_ids"
         )
     layers = tuple(
-        Layer(str(layer_path(d)), d.digest, d.size, d.media_type, diff)
+        Layer(str(layer_path(d)), d.digest, d.size, d.media_type, diff, cached=cached)
         for d, diff in zip(manifest.layers, info.diff_ids, strict=True)
     )
     return Resolved(reference, manifest_digest, str(info.platform), config, layers)
@@ -152,7 +155,7 @@ def from_docker_archive(src: DockerArchive, cache: BlobCache) -> Resolved:
                 path, offset = str(_to_cache(tar, member, diff_id, cache)), 0
             else:
                 path, offset = src.path, member.offset_data
-            layers.append(Layer(path, diff_id, member.size, "", diff_id, offset))
+            layers.append(Layer(path, diff_id, member.size, "", diff_id, offset, compressed))
     tags = entry.get("RepoTags") or []
     return Resolved(
         str(src) + (f" ({tags[0]})" if tags else ""), "", str(info.platform), config, tuple(layers)

@@ -342,3 +342,22 @@ def test_docker_archive_docker25_oci_form(
     done = convert(f"docker-archive:{archive}", "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert content(out) == reference_tree
+
+
+def test_corrupt_cached_blob_is_dropped_and_fetched_again(
+    convert: Convert, busybox_pushed: str, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    assert convert(busybox_pushed, "-o", str(tmp_path / "a.img"), cache=cache).returncode == 0
+    biggest = max((cache / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+    data = bytearray(biggest.read_bytes())
+    data[-5000] ^= 0x01  # same size, so only reading it can tell
+    biggest.write_bytes(bytes(data))
+    out = tmp_path / "b.img"
+    done = convert(busybox_pushed, "-o", str(out), cache=cache)
+    assert done.returncode == 5 and "removed from the blob cache" in done.stderr
+    assert "does not match its digest" in done.stderr and "gzip:" not in done.stderr
+    assert not biggest.exists() and not out.exists()
+    done = convert(busybox_pushed, "-o", str(out), cache=cache)
+    assert done.returncode == 0, done.stderr
+    assert content(out) == content(tmp_path / "a.img")
