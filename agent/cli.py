@@ -16,7 +16,6 @@ commands:
   kernel fetch|list   fetch the pinned kernel, list the known manifests
   build               build out/vmlinuz and out/initramfs.cpio.zst
   boot --disk IMG     boot out/ in QEMU with a disk attached
-  bench boot          benchmark boot time against a busybox-script initramfs
   selfcheck           check that the agent's parts load and parse on this host
   demo                build, make an example disk and boot it (the README's main job)
 """
@@ -58,12 +57,6 @@ def _boot(argv: list[str]) -> int:
     return main(argv)
 
 
-def _bench(argv: list[str]) -> int:
-    from initramfs.bench_cli import main
-
-    return main(argv)
-
-
 def _selfcheck(argv: list[str]) -> int:
     from agent.selfcheck import main
 
@@ -83,7 +76,6 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "kernel": _kernel,
     "build": _build,
     "boot": _boot,
-    "bench": _bench,
     "selfcheck": _selfcheck,
     "demo": _demo,
 }

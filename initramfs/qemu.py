@@ -41,6 +41,7 @@ class BootSpec:
     accel: str = "tcg"
     mac: str = "52:54:00:12:34:56"
     extra: tuple[str, ...] = ()
+    netns: str | None = None  # run QEMU inside this network namespace (for its tap device)
 
 
 def disk_format(path: Path) -> str:
@@ -60,7 +61,8 @@ def qemu_argv(spec: BootSpec) -> list[str]:
         fmt = disk_format(spec.disk)
         argv += ["-drive", f"file={spec.disk},format={fmt},if={spec.disk_bus},cache=unsafe"]
     argv += net_argv(spec)
-    return argv + list(spec.extra)
+    argv += list(spec.extra)
+    return ["ip", "netns", "exec", spec.netns, *argv] if spec.netns else argv
 
 
 def net_argv(spec: BootSpec) -> list[str]:
