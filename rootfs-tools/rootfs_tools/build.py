@@ -13,17 +13,16 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 from rootfs_tools.blobcache import VerifiedReader
+from rootfs_tools.decompress import uncompressed
 from rootfs_tools.errors import IntegrityError, RootfsToolsError, UnsafeLayerError
 from rootfs_tools.ext4 import Ext4Options, Usage, write_image
 from rootfs_tools.image_config import IMAGE_JSON
@@ -31,8 +30,6 @@ from rootfs_tools.layers import Readable, apply_layer, secure_join
 from rootfs_tools.progress import Mode, Progress
 from rootfs_tools.sources import Layer, Resolved
 
-# Layer compression by magic bytes (media types lie; docker-archive layers carry none).
-DECOMPRESSORS = ((b"\x1f\x8b", ["gzip", "-dcq"]), (b"\x28\xb5\x2f\xfd", ["zstd", "-dcq"]))
 BIND_FILLED = ("etc/resolv.conf", "etc/hosts", "etc/hostname")
 
 
@@ -78,43 +75,6 @@ class _Prefixed:
         return data
 
 
-def _apply_piped(root: str, source: _Prefixed, argv: list[str]) -> tuple[int, str]:
-    """Decompress in a child process (the other core) while this one writes the tree."""
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    failure: list[BaseException] = []
-
-    def feed() -> None:
-        try:
-            while chunk := source.read(1 << 20):
-                proc.stdin.write(chunk)  # type: ignore[union-attr]
-        except BaseException as err:  # reported after the join
-            failure.append(err)
-        finally:
-            try:
-                proc.stdin.close()  # type: ignore[union-attr]
-            except BrokenPipeError:
-                pass
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
-    tar = _Hashing(proc.stdout)
-    try:
-        entries = apply_layer(root, tar)
-        tar.drain()
-    finally:
-        proc.stdout.close()
-        feeder.join()
-        code = proc.wait()
-    if failure:
-        raise failure[0]
-    if code:
-        raise IntegrityError(f"{argv[0]} could not decompress the layer (exit {code})")
-    return entries, "sha256:" + tar.hash.hexdigest()
-
-
 def apply_blob(root: str, layer: Layer, advance: Callable[[int], None] = lambda n: None) -> int:
     """Verify and apply one layer blob; a corrupt cached blob is dropped from the cache."""
     try:
@@ -134,19 +94,16 @@ def _apply_blob(root: str, layer: Layer, advance: Callable[[int], None]) -> int:
         head = blob.read(4)
         source = _Prefixed(head, blob, advance)
         try:
-            decompressor = next(
-                (argv for magic, argv in DECOMPRESSORS if head.startswith(magic)), None
-            )
-            if decompressor:
-                entries, diff_id = _apply_piped(root, source, decompressor)
-            else:
-                tar = _Hashing(source)
+            with uncompressed(source, head) as stream:
+                tar = _Hashing(stream)
                 entries = apply_layer(root, tar)
                 tar.drain()
-                diff_id = "sha256:" + tar.hash.hexdigest()
+            diff_id = "sha256:" + tar.hash.hexdigest()
             blob.finish()
-        except tarfile.TarError as err:
+        except (tarfile.TarError, IntegrityError) as err:
             blob.finish()  # a wrong digest or size explains a broken stream best
+            if isinstance(err, IntegrityError):
+                raise
             raise IntegrityError(f"layer {layer.digest}: not a valid layer tar: {err}") from None
     if diff_id != layer.diff_id:
         raise IntegrityError(
