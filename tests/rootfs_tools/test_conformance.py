@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from rootfs_tools import image_config
 from tests.rootfs_tools.conftest import Convert
+from tests.rootfs_tools.images import (
+    BUSYBOX_CONFIG,
+    OCI_LAYER,
+    busybox_layers,
+    layer_tar,
+    plain,
+    write_layout,
+)
 from tests.rootfs_tools.registry import Registry
 from tests.rootfs_tools.trees import ext4_tree, image_only, mounted, tree, umoci_unpacked
 
@@ -100,3 +111,36 @@ def test_nginx_pulled_from_the_registry_matches_umoci(
         config = image_config.load(root)
     assert config is not None and config.entrypoint == ("/usr/sbin/nginx",)
     assert config.cmd == ("-g", "daemon off;") and config.exposed_ports == ("80/tcp",)
+
+
+def _split(tar: bytes, pack: Callable[[bytes], bytes]) -> bytes:
+    """The tar cut in three, each part packed on its own and concatenated."""
+    third = len(tar) // 3
+    return b"".join(pack(part) for part in (tar[:third], tar[third : 2 * third], tar[2 * third :]))
+
+
+def _zstd(data: bytes) -> bytes:
+    return subprocess.run(["zstd", "-q", "-c"], input=data, capture_output=True, check=True).stdout
+
+
+def test_several_gzip_members_and_zstd_frames(
+    convert: Convert, busybox_oci: Path, tmp_path: Path
+) -> None:
+    tars = [layer_tar(entries) for entries in busybox_layers()]
+    layout = write_layout(
+        tmp_path / "layout",
+        tars,
+        [
+            lambda t: (_split(t, gzip.compress), OCI_LAYER + "+gzip"),
+            lambda t: (_split(t, _zstd), OCI_LAYER + "+zstd"),
+            plain,
+        ],
+        BUSYBOX_CONFIG,
+    )
+    split_img, plain_img = tmp_path / "split.img", tmp_path / "plain.img"
+    done = convert(f"oci:{layout}", "-o", str(split_img))
+    assert done.returncode == 0, done.stderr
+    assert convert(f"oci:{busybox_oci}", "-o", str(plain_img)).returncode == 0
+    split_tree, plain_tree = ext4_tree(split_img), ext4_tree(plain_img)
+    assert split_tree.pop(".metalinit/image.json") != plain_tree.pop(".metalinit/image.json")
+    assert split_tree == plain_tree
