@@ -65,6 +65,10 @@ def _ensure_stdio() -> None:
 
 
 def main() -> None:
+    if os.path.basename(sys.argv[0]) == "metalinit":  # /usr/bin/metalinit in a rescue shell
+        from agent.cli import main as command
+
+        raise SystemExit(command(sys.argv[1:]))
     block_signals()
     ctx = make_context(sys.argv)
     run(ctx, STAGES)
@@ -74,6 +78,7 @@ if __name__ == "__main__":
     try:
         main()
     finally:  # never return: init exiting is a kernel panic
-        from agent.last_resort import last_resort
+        if os.getpid() == 1:
+            from agent.last_resort import last_resort
 
-        last_resort()
+            last_resort()

@@ -90,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     if command is None:
         sys.stderr.write(f"metalinit: unknown command {args[0]!r}\n\n{USAGE}")
         return 2
-    return command(args[1:])
+    try:
+        return command(args[1:])
+    except ModuleNotFoundError as err:  # the initramfs carries only the agent's commands
+        sys.stderr.write(f"metalinit {args[0]}: not available here ({err.name} is not installed)\n")
+        return 2
 
 
 if __name__ == "__main__":

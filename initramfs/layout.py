@@ -24,12 +24,16 @@ BUSYBOX = "bin/busybox"
 DIRS = {
     "bin": 0o755, "sbin": 0o755, "usr": 0o755, "usr/bin": 0o755, "usr/sbin": 0o755,
     "etc": 0o755, "dev": 0o755, "proc": 0o555, "sys": 0o555, "run": 0o755,
-    "tmp": 0o1777, "mnt": 0o755, "root": 0o700,
+    "tmp": 0o1777, "mnt": 0o755, "root": 0o700, "usr/share": 0o755,
+    "usr/share/wireshark": 0o755,
 }  # fmt: skip
 FILES = {
     "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
     "etc/group": "root:x:0:\n",
     "etc/resolv.conf": "",
+    # Present and empty, so scapy does not parse its bundled 0.9 MB vendor table at import
+    # (slow under emulation); the agent never needs vendor names for MAC addresses.
+    "usr/share/wireshark/manuf": "",
 }
 DEVICES = (  # name, major, minor, permissions
     ("dev/console", 5, 1, 0o600),
@@ -48,6 +52,8 @@ def fixed_entries() -> list[cpio.Entry]:
         cpio.char_device(name, major, minor, perms) for name, major, minor, perms in DEVICES
     ]
     entries.append(cpio.symlink("init", INIT_TARGET))
+    # The same program as a command for the rescue shell: `metalinit disks`, `metalinit dhcp`.
+    entries.append(cpio.symlink("usr/bin/metalinit", f"/{INIT_TARGET}"))
     return entries
 
 

@@ -140,6 +140,10 @@ def test_rescue_shell_answers_on_the_serial_console(boot: BootFn, disks: dict[st
     guest.send("echo answer=$((6 * 7)); cat /proc/1/comm\n")
     assert guest.wait_for("^answer=42", 30, start=mark), guest.console
     assert guest.wait_for("^metalinit$|^init$", 10, start=mark), guest.console
+    mark = len(guest.lines)
+    guest.send("metalinit disks /dev/vda --json; echo disks-rc=$?\n")
+    assert guest.wait_for(f'"uuid": "{ROOT_UUID}"', 60, start=mark), guest.console
+    assert guest.wait_for("^disks-rc=0", 30, start=mark), guest.console
 
 
 def test_quiet_keeps_the_console_to_warnings(boot: BootFn, disks: dict[str, Path]) -> None:
