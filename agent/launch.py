@@ -69,7 +69,7 @@ def pause(seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         signal.sigtimedwait({signal.SIGCHLD}, min(left, 0.5))
-        reap(-1)
+        reap()
 
 
 def run_entrypoint(ctx: Context) -> None:

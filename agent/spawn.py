@@ -63,9 +63,9 @@ def _child(launch: Launch, root: str, console_fd: int | None, write_end: int) ->
         fcntl.ioctl(console_fd, termios.TIOCSCTTY, 1)
         for fd in (0, 1, 2):
             os.dup2(console_fd, fd)
-        program = os.fork()
-        if program:
-            _keep_session(program, write_end)
+        child = os.fork()
+        if child:
+            _keep_session(child, write_end)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)

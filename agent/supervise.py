@@ -50,16 +50,17 @@ def exit_code(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def reap(main_pid: int) -> int | None:
-    """Reap every exited child; return the main child's wait status if it was among them."""
+def reap(main_pid: int = -1) -> tuple[int | None, bool]:
+    """Reap every exited child. Returns the main child's wait status if it was among them,
+    and whether no child at all is left."""
     main_status = None
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return main_status
+            return main_status, True
         if pid == 0:
-            return main_status
+            return main_status, False
         if pid == main_pid:
             main_status = status
 
@@ -91,7 +92,7 @@ def supervise(
             forward(pid, info.si_signo)
             if info.si_signo == signal.SIGTERM and kill_at is None:
                 kill_at = time.monotonic() + grace
-        status = reap(pid)
+        status, _ = reap(pid)
         if status is not None:
             return Outcome(Ending.EXITED, exit_code(status))
         if kill_at is not None and time.monotonic() >= kill_at:
@@ -113,17 +114,6 @@ def stop_everyone(grace: float = 3.0) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if _reap_all():
+            if reap()[1]:
                 return
             signal.sigtimedwait({signal.SIGCHLD}, 0.1)
-
-
-def _reap_all() -> bool:
-    """Reap what has exited; True when no child is left."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return True
-        if pid == 0:
-            return False
