@@ -139,7 +139,7 @@ def main() -> int:
                 append=f"{append} ip=dhcp",
                 net="user",
                 accel=accel,
-            ),  # fmt: skip
+            ),
         }
         samples: dict[str, list[Sample]] = {name: [] for name in specs}
         for run in range(args.runs):
