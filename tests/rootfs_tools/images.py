@@ -3,9 +3,8 @@
 - `busybox_layout()`: a multi-layer OCI layout made here from busybox-static, layer by layer
   in Python, with every rule the applier must follow (whiteouts, an opaque directory, hard
   links across layers, setuid, a capability xattr, a symlink chain, device nodes, a fifo).
-- `nginx_layout()`: `debootstrap --variant=minbase --include=nginx-light bookworm` turned into
-  an OCI layout by umoci. Also used by the QEMU boot demo:
-  `from tests.rootfs_tools.images import nginx_layout; nginx_layout()` → (layout dir, tag).
+- `nginx_layout()`, `large_layout()`: Debian trees made OCI layouts by
+  `rootfs_tools.example` (debootstrap + umoci), the same builder the demo uses.
 """
 
 from __future__ import annotations
@@ -15,13 +14,14 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import struct
 import subprocess
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from rootfs_tools import example
 
 BUSYBOX = Path("/bin/busybox")
 CACHE = Path(os.environ.get("METALINIT_TEST_IMAGES", Path.home() / ".cache/metalinit/test-images"))
@@ -30,8 +30,6 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 # cap_setuid bit makes a byte 0x80, which is not UTF-8 on its own (PAX headers are text).
 CAP_NET_RAW = struct.pack("<IIIII", 0x02000001, (1 << 13) | (1 << 7), 0, 0, 0)
 MTIME = 1_700_000_000
-NGINX_PACKAGES = "nginx-light"
-NGINX_SUITE = "bookworm"
 LARGE_PACKAGES = "nginx-light,gcc,g++,make,python3,git,perl,libboost-dev"
 
 
@@ -226,61 +224,11 @@ def busybox_layout(dest: Path, *, zstd_middle: bool = False) -> Path:
     return write_layout(dest, tars, [gz, zst if zstd_middle else gz, plain], BUSYBOX_CONFIG)
 
 
-def _run(argv: list[str]) -> None:
-    subprocess.run(argv, check=True, capture_output=True)
-
-
-def debian_layout(packages: str, name: str, cache: Path = CACHE) -> tuple[Path, str]:
-    """`debootstrap --variant=minbase --include=PACKAGES` as a one-layer OCI layout (umoci),
-    built once and cached under a key of its inputs."""
-    tag = "latest"
-    layout = cache / f"{name}-{_key(NGINX_SUITE, packages, 'minbase', 2)}"
-    if (layout / "index.json").exists():
-        return layout, tag
-    work = layout.with_name(layout.name + ".tmp")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    tree = work / "tree"
-    _run(["debootstrap", "--variant=minbase", f"--include={packages}", NGINX_SUITE, str(tree)])
-    for item in (tree / "var/cache/apt/archives").glob("*.deb"):
-        item.unlink()
-    out = work / "layout"
-    _run(["umoci", "init", "--layout", str(out)])
-    _run(["umoci", "new", "--image", f"{out}:{tag}"])
-    bundle = work / "bundle"
-    _run(["umoci", "unpack", "--image", f"{out}:{tag}", str(bundle)])
-    shutil.rmtree(bundle / "rootfs")
-    os.rename(tree, bundle / "rootfs")
-    _run(["umoci", "repack", "--image", f"{out}:{tag}", str(bundle)])
-    _run(
-        [
-            "umoci",
-            "config",
-            "--image",
-            f"{out}:{tag}",
-            "--config.entrypoint",
-            "/usr/sbin/nginx",
-            "--config.cmd",
-            "-g",
-            "--config.cmd",
-            "daemon off;",
-            "--config.exposedports",
-            "80/tcp",
-            "--config.env",
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        ]
-    )
-    _run(["umoci", "gc", "--layout", str(out)])
-    os.rename(out, layout)
-    shutil.rmtree(work, ignore_errors=True)
-    return layout, tag
-
-
 def nginx_layout(cache: Path = CACHE) -> tuple[Path, str]:
     """The Debian nginx image (about 227 MB unpacked): the one the QEMU demo boots."""
-    return debian_layout(NGINX_PACKAGES, "nginx", cache)
+    return example.nginx_layout(cache)
 
 
 def large_layout(cache: Path = CACHE) -> tuple[Path, str]:
     """A Debian image over 500 MB unpacked, for the benchmark (nginx plus toolchains)."""
-    return debian_layout(LARGE_PACKAGES, "large", cache)
+    return example.debian_layout(LARGE_PACKAGES, "large", example.NGINX_CONFIG, cache)
