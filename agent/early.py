@@ -23,6 +23,9 @@ class Mount:
     flags: int = 0
     data: str | None = None
     optional: bool = False
+    # Scratch space must not hide files already there: an agent run from a checkout in /tmp
+    # (the PID-namespace tests) still imports its lazily loaded modules from there.
+    only_if_empty: bool = False
 
     def __str__(self) -> str:
         return f"{self.fstype} on {self.target}"
@@ -58,7 +61,7 @@ MOUNTS = (
     Mount("proc", "/proc", "proc", NOSUID_NOEXEC_NODEV),
     Mount("sysfs", "/sys", "sysfs", NOSUID_NOEXEC_NODEV),
     Mount("tmpfs", "/run", "tmpfs", NOSUID_NODEV, "mode=0755"),
-    Mount("tmpfs", "/tmp", "tmpfs", NOSUID_NODEV, "mode=1777"),
+    Mount("tmpfs", "/tmp", "tmpfs", NOSUID_NODEV, "mode=1777", only_if_empty=True),
     Mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, DEVPTS_OPTIONS),
     Mount("tmpfs", "/dev/shm", "tmpfs", NOSUID_NODEV, "mode=1777", optional=True),
 )
@@ -105,6 +108,8 @@ def apply_mount(sys: Syscalls, mount: Mount, mounted: set[str], root: str = "") 
     if mount.target in mounted:
         return False
     os.makedirs(root + mount.target, exist_ok=True)
+    if mount.only_if_empty and os.listdir(root + mount.target):
+        return False
     sys.mount(mount.source, root + mount.target, mount.fstype, mount.flags, mount.data)
     mounted.add(mount.target)
     return True

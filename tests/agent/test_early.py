@@ -44,6 +44,16 @@ def test_already_mounted_targets_are_left_alone(tmp_path: Path) -> None:
     assert [c for c in recorder.calls if c[0] == "mount"] == []
 
 
+def test_a_scratch_tmpfs_never_hides_files_already_there(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "tmp/checkout").write_text("the agent's own source, in a test run from /tmp")
+    ctx, recorder = context()
+    setup_early(ctx, str(tmp_path))
+    targets = [call[2] for call in recorder.calls if call[0] == "mount"]
+    assert str(tmp_path) + "/tmp" not in targets
+    assert str(tmp_path) + "/run" in targets
+
+
 def test_without_devtmpfs_the_essential_nodes_are_made(tmp_path: Path) -> None:
     fake_mountinfo(tmp_path, ["/", "/proc"])
     ctx, recorder = context()
