@@ -97,23 +97,39 @@ def scapy_excludes() -> list[str]:
     return names
 
 
-def pyinstaller_args(entry: Path, dist: Path, work: Path) -> list[str]:
-    # "noarchive": bytecode as plain .pyc files instead of a zlib PYZ inside the bootloader,
-    # so the initramfs compressor sees it whole (1.1 MB smaller zstd, no slower to boot).
-    args = ["--onedir", "--debug", "noarchive", "--noconfirm", "--clean", "--log-level", "WARN"]
-    args += ["--name", NAME]
-    args += ["--contents-directory", CONTENTS, "--python-option", HASH_SEED]
-    args += ["--distpath", str(dist), "--workpath", str(work), "--specpath", str(work)]
-    for path in SEARCH_PATHS:
-        args += ["--paths", str(path)]
-    for module in (*EXCLUDES, *encoding_excludes(), *scapy_excludes()):
-        args += ["--exclude-module", module]
-    return [*args, str(entry)]
+# PyInstaller adds run-time hooks for inspect, pkgutil and multiprocessing because pyroute2
+# and scapy pull those modules in; the hooks import them before the agent's first line
+# (20 ms natively, most of a second under TCG) to patch behaviour the agent never uses
+# (source lookup, iter_modules over an archive we do not build, spawned children).
+DROPPED_RUNTIME_HOOKS = ("pyi_rth_inspect", "pyi_rth_pkgutil", "pyi_rth_multiprocessing")
+SPEC = """\
+a = Analysis({entry!r}, pathex={paths!r}, excludes={excludes!r}, noarchive=True)
+a.scripts = [s for s in a.scripts if s[0] not in {dropped!r}]
+exe = EXE(PYZ(a.pure), a.scripts, [({option!r}, None, "OPTION")], exclude_binaries=True,
+          name={name!r}, strip=False, upx=False, console=True, contents_directory={contents!r})
+COLLECT(exe, a.binaries, a.datas, strip=False, upx=False, name={name!r})
+"""
+
+
+def spec_text(entry: Path) -> str:
+    """The PyInstaller spec: onedir, plain .pyc files ("noarchive": the initramfs compressor
+    sees them whole, 1.1 MB smaller zstd), the fixed hash seed, the trimmed module set, and
+    the runtime hooks above left out."""
+    excludes = [*EXCLUDES, *encoding_excludes(), *scapy_excludes()]
+    return SPEC.format(
+        entry=[str(entry)], paths=[str(p) for p in SEARCH_PATHS], excludes=excludes,
+        dropped=DROPPED_RUNTIME_HOOKS, option=HASH_SEED, name=NAME, contents=CONTENTS,
+    )  # fmt: skip
+
+
+def pyinstaller_args(spec: Path, dist: Path, work: Path) -> list[str]:
+    args = ["--noconfirm", "--clean", "--log-level", "WARN"]
+    return [*args, "--distpath", str(dist), "--workpath", str(work), str(spec)]
 
 
 def cache_key(entry: Path) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{sys.version}\n{pyinstaller_args(entry, Path(), Path())}\n".encode())
+    digest.update(f"{sys.version}\n{spec_text(entry)}\n".encode())
     dists = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
     digest.update("\n".join(dists).encode())
     for base in (entry.parent, *SOURCES):
@@ -139,7 +155,9 @@ def freeze(entry: Path = ENTRY, cache: Path | None = None, log: Path | None = No
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".freeze.", dir=cache))
     try:
-        argv = [sys.executable, "-m", "PyInstaller", *pyinstaller_args(entry, work / "out", work)]
+        spec = work / f"{NAME}.spec"
+        spec.write_text(spec_text(entry))
+        argv = [sys.executable, "-m", "PyInstaller", *pyinstaller_args(spec, work / "out", work)]
         # PyInstaller walks sets while writing base_library.zip: without a fixed hash seed
         # the member order, and so the bytes, change from run to run.
         env = dict(os.environ, PYTHONHASHSEED="0")
