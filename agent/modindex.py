@@ -22,15 +22,21 @@ def module_name(path: str) -> str:
     return base.replace("-", "_")
 
 
-@dataclass(frozen=True)
 class Alias:
-    pattern: str
-    module: str
+    """One modules.alias line. `prefix`, the pattern's text before its first wildcard, is
+    worked out once: coldplug compares every device with a thousand patterns, and under
+    emulation a per-comparison scan of the pattern cost a third of a second."""
 
-    @property
-    def literal_prefix(self) -> str:
-        cut = min((i for i, c in enumerate(self.pattern) if c in WILDCARDS), default=None)
-        return self.pattern if cut is None else self.pattern[:cut]
+    __slots__ = ("module", "pattern", "prefix")
+
+    def __init__(self, pattern: str, module: str) -> None:
+        self.pattern = pattern
+        self.module = module
+        cuts = [i for i in map(pattern.find, WILDCARDS) if i >= 0]
+        self.prefix = pattern[: min(cuts)] if cuts else pattern
+
+    def __repr__(self) -> str:
+        return f"Alias({self.pattern!r}, {self.module!r})"
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ class ModuleIndex:
         found: list[str] = []
         candidates = self.aliases.get(_bucket(modalias), []) + self.aliases.get("*", [])
         for entry in candidates:
-            if not modalias.startswith(entry.literal_prefix):
+            if not modalias.startswith(entry.prefix):
                 continue
             if entry.module not in found and fnmatch.fnmatchcase(modalias, entry.pattern):
                 found.append(entry.module)
