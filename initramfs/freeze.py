@@ -47,9 +47,8 @@ ENCODINGS_KEPT = frozenset(
 HASH_SEED = "hash_seed=0"  # trades hash-flooding protection for a boot that needs no CRNG
 KEEP = 3  # frozen agents kept in the cache, most recently used first
 STALE_SECONDS = 3600
-# pyroute2's package import needs unittest (unittest.mock), sqlite3 (ndb) and ssl
-# (asyncio), so those stay. scapy's hook brings every layer and contrib module; the agent
-# builds and parses DHCP frames only, so the subpackages below keep just what it imports.
+# scapy's hook brings every layer and contrib module; the agent builds and parses DHCP
+# frames only, so the subpackages below keep just what it imports.
 SCAPY_PRUNED = ("layers", "arch", "libs")
 SCAPY_KEPT = frozenset(
     {"layers.dhcp", "layers.inet", "layers.inet6", "layers.l2", "arch.linux", "arch.common",
@@ -62,6 +61,16 @@ SCAPY_DROPPED = (
     "contrib", "modules", "tools", "asn1", "cbor", "all", "asn1fields", "asn1packet",
     "cborpacket", "autorun", "pipetool", "scapypipes", "fwdmachine",
 )  # fmt: skip
+# The agent imports pyroute2's rtnetlink part without the package init (agent/net/rtnl.py),
+# so the other netlink families, NDB and its sqlite3 stay out. pyroute2's rtnetlink still
+# imports unittest (unittest.mock) and ssl, so those stay.
+PYROUTE2_PRUNED = ("", "netlink")
+PYROUTE2_KEPT = frozenset(
+    {"common", "config", "iproute", "netlink", "netns", "process", "protocols", "requests",
+     "statsd", "netlink.core", "netlink.coredata", "netlink.exceptions", "netlink.marshal",
+     "netlink.nlsocket", "netlink.rt_files", "netlink.rtnl"}
+)  # fmt: skip
+PYROUTE2_DROPPED = ("sqlite3", "_sqlite3")
 
 
 @dataclass(frozen=True)
@@ -81,20 +90,30 @@ def encoding_excludes() -> list[str]:
     return sorted(f"encodings.{n}" for n in found if n not in ENCODINGS_KEPT)
 
 
-def scapy_excludes() -> list[str]:
-    spec = importlib.util.find_spec("scapy")
+def pruned(package: str, subpackages: tuple[str, ...], kept: frozenset[str]) -> list[str]:
+    """`package`'s modules and subpackages directly under each of `subpackages` ("" is the
+    package itself), as excludes, except those named in `kept`."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return []
     root = Path(next(iter(spec.submodule_search_locations)))
-    names = [f"scapy.{n}" for n in SCAPY_DROPPED]
-    for package in SCAPY_PRUNED:
-        for child in sorted((root / package).iterdir()):
-            name = f"{package}.{child.name.removesuffix('.py')}"
-            if child.name.startswith("_") or name in SCAPY_KEPT:
+    names = []
+    for sub in subpackages:
+        for child in sorted((root / sub).iterdir()):
+            name = ".".join(filter(None, (sub.replace("/", "."), child.name.removesuffix(".py"))))
+            if child.name.startswith("_") or name in kept:
                 continue
             if child.suffix == ".py" or (child / "__init__.py").exists():
-                names.append(f"scapy.{name}")
+                names.append(f"{package}.{name}")
     return names
+
+
+def module_excludes() -> list[str]:
+    return [
+        *EXCLUDES, *encoding_excludes(),
+        *(f"scapy.{n}" for n in SCAPY_DROPPED), *pruned("scapy", SCAPY_PRUNED, SCAPY_KEPT),
+        *PYROUTE2_DROPPED, *pruned("pyroute2", PYROUTE2_PRUNED, PYROUTE2_KEPT),
+    ]  # fmt: skip
 
 
 # PyInstaller adds run-time hooks for inspect, pkgutil and multiprocessing because pyroute2
@@ -115,7 +134,7 @@ def spec_text(entry: Path) -> str:
     """The PyInstaller spec: onedir, plain .pyc files ("noarchive": the initramfs compressor
     sees them whole, 1.1 MB smaller zstd), the fixed hash seed, the trimmed module set, and
     the runtime hooks above left out."""
-    excludes = [*EXCLUDES, *encoding_excludes(), *scapy_excludes()]
+    excludes = module_excludes()
     return SPEC.format(
         entry=[str(entry)], paths=[str(p) for p in SEARCH_PATHS], excludes=excludes,
         dropped=DROPPED_RUNTIME_HOOKS, option=HASH_SEED, name=NAME, contents=CONTENTS,

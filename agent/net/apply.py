@@ -100,7 +100,7 @@ def carry(etc: EtcFiles, new_root: Path) -> list[Path]:
 
 def netlink_errors() -> tuple[type[BaseException], ...]:
     """What a refused netlink request raises: pyroute2's NetlinkError is no OSError."""
-    from pyroute2.netlink.exceptions import NetlinkError
+    from agent.net.rtnl import NetlinkError
 
     return (OSError, NetlinkError)
 

@@ -44,7 +44,7 @@ class Link:
 
 def ipr() -> Any:
     """An IPRoute socket; pyroute2 is imported here, on first need only."""
-    from pyroute2 import IPRoute
+    from agent.net.rtnl import IPRoute
 
     return IPRoute()
 
@@ -128,7 +128,7 @@ class CarrierWatch:
     """Carrier state of a set of links, kept current from netlink link events."""
 
     def __init__(self, route: Any, links: list[Link]) -> None:
-        from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+        from agent.net.rtnl import MarshalRtnl
 
         self.indices = {link.index for link in links}
         self.sock = link_events()

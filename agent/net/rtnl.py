@@ -1,0 +1,30 @@
+"""The part of pyroute2 the agent uses (rtnetlink), imported without pyroute2's package init.
+
+`import pyroute2` runs pyroute2/__init__.py, which imports every netlink family the library
+knows (NDB and its sqlite3, nftables, wireguard, 9p, ipvs, ...): 120 ms natively and over
+a second of a boot under emulation, for nothing the agent calls. Importing this module
+registers `pyroute2` as a bare package (its path, not its init), so that importing
+`pyroute2.iproute.linux` runs only what IPRoute needs. If pyroute2 was imported whole
+already (a host tool, a test), that copy is used as it is.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+
+if "pyroute2" not in sys.modules:
+    _spec = importlib.util.find_spec("pyroute2")
+    if _spec is None or not _spec.submodule_search_locations:
+        raise ImportError("pyroute2 is not installed")
+    _package = types.ModuleType("pyroute2")
+    _package.__path__ = list(_spec.submodule_search_locations)
+    _package.__spec__ = _spec
+    sys.modules["pyroute2"] = _package
+
+from pyroute2.iproute.linux import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+
+__all__ = ["IPRoute", "MarshalRtnl", "NetlinkError"]
