@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.cmdline import BootParams
 from agent.log import Log
 from agent.syscalls import Syscalls
+
+if TYPE_CHECKING:
+    from agent.modindex import ModuleIndex
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Context:
     root_mounted: bool = False
     lease: dict[str, Any] | None = None
     loaded_modules: set[str] = field(default_factory=set)
+    module_index: ModuleIndex | None = None  # read once, by the first stage that needs it
     console_fd: int | None = None
     takes_console: bool = True  # False when run as a test harness, not as a machine's init
     before_power: list[Callable[[], None]] = field(default_factory=list)

@@ -11,8 +11,6 @@ from pathlib import Path
 from agent.cmdline import OnExit
 from agent.context import Context
 from agent.entrypoint import EntrypointError, Launch, plan_launch
-from agent.on_exit import decide
-from agent.power import Power, power
 from agent.spawn import EXIT_NOT_FOUND, spawn
 from agent.stages import open_console
 from agent.supervise import Ending, Outcome, supervise
@@ -81,6 +79,10 @@ def run_entrypoint(ctx: Context) -> None:
             f"(uid {launch.uid}, gid {launch.gid}, cwd {launch.cwd})"
         )
         outcome, what = start_and_wait(ctx, launch)
+        # Imported once the entrypoint has ended, so that they do not delay its start.
+        from agent.on_exit import decide
+        from agent.power import Power, power
+
         if outcome.ending is Ending.CTRL_ALT_DEL:
             ctx.log.info("ctrl-alt-del: rebooting")
             power(ctx, Power.REBOOT)
