@@ -25,7 +25,7 @@ RULES: tuple[tuple[str, Callable[[str], bool]], ...] = (
      lambda n: n.startswith(INTERNAL) and n.endswith(".pyc")),
     ("agent: interpreter (libpython) + stdlib extension modules",
      lambda n: n.startswith((f"{INTERNAL}libpython", f"{INTERNAL}python3"))),
-    ("agent: bundled libraries (libcrypto, libssl, libsqlite3, ...)",
+    ("agent: bundled libraries (libcrypto, libssl, liblzma, ...)",
      lambda n: n.startswith(f"{INTERNAL}lib") and "/" not in n[len(INTERNAL):]),
     ("agent: other files (package extensions, data)", lambda n: n.startswith(INTERNAL)),
     ("shared libraries + loader (glibc)", lambda n: n.startswith(("lib/x86_64", "lib64/"))),
