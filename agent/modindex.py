@@ -71,7 +71,9 @@ class ModuleIndex:
         for line in softdep.splitlines():
             words = line.split()
             if len(words) >= 2 and words[0] == "softdep":
-                index.softdeps[module_name(words[1])] = _parse_softdep(words[2:])
+                name, more = module_name(words[1]), _parse_softdep(words[2:])
+                had = index.softdeps.get(name, Softdep())
+                index.softdeps[name] = Softdep(had.pre + more.pre, had.post + more.post)
         index.builtin = {module_name(line) for line in builtin.split()}
         return index
 

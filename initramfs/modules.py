@@ -8,7 +8,6 @@ so a filesystem with metadata checksums mounts.
 
 from __future__ import annotations
 
-import fnmatch
 import gzip
 import lzma
 import shutil
@@ -17,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.modindex import ModuleIndex, Softdep
 from initramfs.errors import BuildError
 
 # Servers and QEMU: buses and disks, filesystems, common NICs. A default that the kernel
@@ -33,74 +33,12 @@ COMPRESSED = {".xz": lzma.decompress, ".gz": gzip.decompress}
 INDEX_INPUTS = ("modules.builtin", "modules.builtin.modinfo")
 
 
-def canonical(name: str) -> str:
-    """Module name as the kernel knows it: no directory, no suffix, '-' as '_'."""
-    base = name.rsplit("/", 1)[-1]
-    for suffix in (".xz", ".gz", ".zst"):
-        base = base.removesuffix(suffix)
-    return base.removesuffix(".ko").replace("-", "_")
-
-
-@dataclass(frozen=True)
-class Index:
-    """What a module tree's index files say, parsed once."""
-
-    paths: dict[str, str]  # name -> path relative to lib/modules/RELEASE
-    deps: dict[str, tuple[str, ...]]
-    softdeps: dict[str, tuple[str, ...]]  # pre and post, unresolved names or aliases
-    aliases: tuple[tuple[str, str], ...]  # (pattern, module)
-    builtin: frozenset[str]
-
-    def lookup(self, wanted: str) -> list[str]:
-        """Modules a name or alias stands for: itself if it is one, else alias matches."""
-        name = canonical(wanted)
-        if name in self.paths or name in self.builtin:
-            return [name]
-        hits = {m for pattern, m in self.aliases if fnmatch.fnmatchcase(wanted, pattern)}
-        return sorted(hits)
-
-
-def parse_dep(text: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-    paths, deps = {}, {}
-    for line in text.splitlines():
-        if ":" not in line:
-            continue
-        module, _, needs = line.partition(":")
-        name = canonical(module)
-        paths[name] = module.strip()
-        deps[name] = tuple(canonical(d) for d in needs.split())
-    return paths, deps
-
-
-def parse_softdep(text: str) -> dict[str, tuple[str, ...]]:
-    soft: dict[str, tuple[str, ...]] = {}
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) < 3 or words[0] != "softdep":
-            continue
-        names = tuple(w for w in words[2:] if w not in ("pre:", "post:"))
-        soft[canonical(words[1])] = soft.get(canonical(words[1]), ()) + names
-    return soft
-
-
-def parse_alias(text: str) -> tuple[tuple[str, str], ...]:
-    rows = (line.split() for line in text.splitlines())
-    return tuple((w[1], canonical(w[2])) for w in rows if len(w) == 3 and w[0] == "alias")
-
-
-def load_index(tree: Path) -> Index:
-    def text(name: str) -> str:
-        path = tree / name
-        return path.read_text() if path.exists() else ""
-
-    paths, deps = parse_dep(text("modules.dep"))
-    if not paths:
+def load_index(tree: Path) -> ModuleIndex:
+    """The tree's index files, read by the same parser the agent uses at boot."""
+    index = ModuleIndex.load(tree)
+    if not index.paths:
         raise BuildError(f"{tree}/modules.dep is missing or empty: run `depmod -b` on the tree")
-    builtin = frozenset(canonical(line) for line in text("modules.builtin").split())
-    return Index(
-        paths, deps, parse_softdep(text("modules.softdep")), parse_alias(text("modules.alias")),
-        builtin,
-    )  # fmt: skip
+    return index
 
 
 @dataclass
@@ -110,7 +48,7 @@ class Selection:
     missing: list[str] = field(default_factory=list)  # optional ones this kernel lacks
 
 
-def resolve(index: Index, required: Iterable[str], optional: Iterable[str] = ()) -> Selection:
+def resolve(index: ModuleIndex, required: Iterable[str], optional: Iterable[str] = ()) -> Selection:
     """The closure of the wanted modules over hard and soft dependencies."""
     chosen: set[str] = set()
     builtin: set[str] = set()
@@ -118,7 +56,7 @@ def resolve(index: Index, required: Iterable[str], optional: Iterable[str] = ())
     todo = [(w, True) for w in required] + [(w, False) for w in optional]
     while todo:
         wanted, must = todo.pop(0)
-        names = index.lookup(wanted)
+        names = index.resolve(wanted)
         if not names:
             if must:
                 raise BuildError(
@@ -133,11 +71,14 @@ def resolve(index: Index, required: Iterable[str], optional: Iterable[str] = ())
             elif name not in chosen:
                 chosen.add(name)
                 todo += [(d, True) for d in index.deps.get(name, ())]
-                todo += [(s, False) for s in index.softdeps.get(name, ())]
+                soft = index.softdeps.get(name, Softdep())
+                todo += [(s, False) for s in (*soft.pre, *soft.post)]
     return Selection(sorted(chosen), sorted(builtin), sorted(set(missing)))
 
 
-def install(tree: Path, release: str, selection: Selection, image: Path, index: Index) -> Path:
+def install(
+    tree: Path, release: str, selection: Selection, image: Path, index: ModuleIndex
+) -> Path:
     """Copy the selected modules (decompressed) under `image` and index them there."""
     target = image / "lib" / "modules" / release
     target.mkdir(parents=True, exist_ok=True)

@@ -107,3 +107,8 @@ def test_every_alias_in_the_tree_resolves_to_a_known_module(index: ModuleIndex) 
         if alias.module not in index.paths
     }
     assert not unknown
+
+
+def test_softdep_lines_for_one_module_add_up() -> None:
+    index = ModuleIndex.parse(dep="a.ko:\n", softdep="softdep a pre: b post: c\nsoftdep a pre: d\n")
+    assert index.softdeps["a"].pre == ("b", "d") and index.softdeps["a"].post == ("c",)

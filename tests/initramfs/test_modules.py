@@ -6,56 +6,35 @@ from pathlib import Path
 
 import pytest
 
+from agent.modindex import ModuleIndex
 from initramfs import modules
 from initramfs.errors import BuildError
 from kernels.fetch import Kernel
 
 
 @pytest.fixture(scope="module")
-def index(kernel: Kernel) -> modules.Index:
+def index(kernel: Kernel) -> ModuleIndex:
     return modules.load_index(kernel.modules)
 
 
-@pytest.mark.parametrize(
-    ("raw", "name"),
-    [
-        ("kernel/fs/ext4/ext4.ko", "ext4"),
-        ("kernel/arch/x86/crypto/crc32c-intel.ko", "crc32c_intel"),
-        ("kernel/drivers/net/foo-bar.ko.xz", "foo_bar"),
-        ("nls_iso8859-1", "nls_iso8859_1"),
-    ],
-)
-def test_canonical(raw: str, name: str) -> None:
-    assert modules.canonical(raw) == name
-
-
-def test_parsers() -> None:
-    paths, deps = modules.parse_dep("kernel/a.ko: kernel/b.ko kernel/c-d.ko\nkernel/b.ko:\n")
-    assert paths == {"a": "kernel/a.ko", "b": "kernel/b.ko"}
-    assert deps == {"a": ("b", "c_d"), "b": ()}
-    soft = modules.parse_softdep("# comment\nsoftdep ext4 pre: crypto-crc32c post: x\n")
-    assert soft == {"ext4": ("crypto-crc32c", "x")}
-    assert modules.parse_alias("alias crc32c crc32c_generic\n") == (("crc32c", "crc32c_generic"),)
-
-
-def test_ext4_pulls_its_deps_and_the_crc32c_softdep(index: modules.Index) -> None:
+def test_ext4_pulls_its_deps_and_the_crc32c_softdep(index: ModuleIndex) -> None:
     chosen = modules.resolve(index, ["ext4"]).modules
     assert {"ext4", "jbd2", "mbcache", "crc16", "crc32c_generic", "crc32c_intel"} <= set(chosen)
 
 
-def test_virtio_blk_pulls_virtio_and_ring(index: modules.Index) -> None:
+def test_virtio_blk_pulls_virtio_and_ring(index: ModuleIndex) -> None:
     assert {"virtio_blk", "virtio", "virtio_ring"} <= set(
         modules.resolve(index, ["virtio_blk"]).modules
     )
 
 
-def test_sd_mod_gets_a_crct10dif_implementation(index: modules.Index) -> None:
+def test_sd_mod_gets_a_crct10dif_implementation(index: ModuleIndex) -> None:
     chosen = set(modules.resolve(index, ["sd_mod"]).modules)
     assert {"scsi_mod", "crc_t10dif"} <= chosen
     assert chosen & {"crct10dif_generic", "crct10dif_pclmul"}
 
 
-def test_builtin_and_missing(index: modules.Index) -> None:
+def test_builtin_and_missing(index: ModuleIndex) -> None:
     picked = modules.resolve(index, ["af_packet"], ["no_such_module_here"])
     assert picked.builtin == ["af_packet"] and picked.modules == []
     assert picked.missing == ["no_such_module_here"]
@@ -63,13 +42,13 @@ def test_builtin_and_missing(index: modules.Index) -> None:
         modules.resolve(index, ["no_such_module_here"])
 
 
-def test_default_set_exists_in_the_generic_kernel(index: modules.Index) -> None:
+def test_default_set_exists_in_the_generic_kernel(index: ModuleIndex) -> None:
     picked = modules.resolve(index, [], modules.DEFAULT_MODULES)
     assert picked.missing == []
     assert set(modules.DEFAULT_MODULES) <= set(picked.modules)
 
 
-def test_install_indexes_the_subset(kernel: Kernel, index: modules.Index, tmp_path: Path) -> None:
+def test_install_indexes_the_subset(kernel: Kernel, index: ModuleIndex, tmp_path: Path) -> None:
     picked = modules.resolve(index, ["ext4", "virtio_blk"])
     tree = modules.install(kernel.modules, kernel.release, picked, tmp_path, index)
     dep = (tree / "modules.dep").read_text()
