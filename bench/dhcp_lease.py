@@ -92,8 +92,8 @@ def inner(runs: int, work: Path) -> dict[str, list[float]]:
     clients = {
         "udhcpc": lambda: udhcpc(False),
         "udhcpc -a200 (ARP check)": lambda: udhcpc(True),
-        "metalinit, in process, ARP probe 0.2 s (default)": lambda: ours(0.2),
-        "metalinit, in process, no ARP probe": lambda: ours(0.0),
+        "metalinit, in process, ARP probe 0.2 s (metalinit.arp_wait=0.2)": lambda: ours(0.2),
+        "metalinit, in process, no ARP probe (default)": lambda: ours(0.0),
         "metalinit dhcp --apply, new process": ours_process,
     }
     times: dict[str, list[float]] = {name: [] for name in clients}

@@ -4,8 +4,8 @@
 is applied as given, and DHCP (also implied by `provision=` alone) takes the first lease on
 any candidate link and keeps renewing it in the background. Without a lease by the timeout
 (`metalinit.dhcp_timeout=`, default 30 s) the stage fails, unless `ip=dhcp,optional`.
-`metalinit.arp_wait=` sets how long the offered address is probed by ARP (default 0.2 s,
-0 to skip the probe).
+`metalinit.arp_wait=S` probes the offered address by ARP for S seconds and declines it if
+another host answers (default 0: no probe).
 """
 
 from __future__ import annotations
