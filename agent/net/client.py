@@ -78,7 +78,10 @@ class Client:
     hostname: str | None = None
     previous: IPv4Address | None = None
     arp_wait: float = DEFAULT_ARP_WAIT
-    rng: random.Random = field(default_factory=random.SystemRandom)
+    # Not SystemRandom: os.urandom blocks until the kernel's CRNG is ready, over a second
+    # into a boot under emulation. random.Random() seeds itself without blocking, and an
+    # xid or a back-off jitter needs no secrecy.
+    rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.monotonic
     dropped: int = 0
 

@@ -11,8 +11,19 @@ already (a host tool, a test), that copy is used as it is.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import types
+
+GRND_INSECURE = 0x0004  # Linux 5.6+: random bytes at once, even before the CRNG is ready
+
+
+def _urandom_without_waiting(size: int) -> bytes:
+    try:
+        return os.getrandom(size, GRND_INSECURE)
+    except OSError:  # an older kernel: wait, as os.urandom would
+        return _urandom(size)
+
 
 if "pyroute2" not in sys.modules:
     _spec = importlib.util.find_spec("pyroute2")
@@ -23,8 +34,17 @@ if "pyroute2" not in sys.modules:
     _package.__spec__ = _spec
     sys.modules["pyroute2"] = _package
 
-from pyroute2.iproute.linux import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+# pyroute2 imports multiprocessing, whose import draws a 32-byte authkey from os.urandom;
+# before the kernel's CRNG is ready (early boot on a CPU without RDRAND, e.g. QEMU's TCG)
+# that blocks for over a second. The key guards multiprocessing connections, which the
+# agent never opens, so for this import it may come from the not-yet-ready pool.
+_urandom = os.urandom
+os.urandom = _urandom_without_waiting
+try:
+    from pyroute2.iproute.linux import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+finally:
+    os.urandom = _urandom
 
 __all__ = ["IPRoute", "MarshalRtnl", "NetlinkError"]
