@@ -135,13 +135,7 @@ class Client:
     def _request(self, ex: Exchange, now: float) -> Request:
         secs = int(now - ex.started)
         if ex.state is State.SELECTING:
-            return Request(
-                MessageType.DISCOVER,
-                ex.xid,
-                ex.link.mac,
-                secs,
-                hostname=self.hostname,
-            )
+            return Request(MessageType.DISCOVER, ex.xid, ex.link.mac, secs, hostname=self.hostname)
         server = ex.offer.server_id if ex.offer is not None else None
         return Request(
             MessageType.REQUEST,
