@@ -1,9 +1,11 @@
-"""Layers → staging tree → ext4 image. The part that must run as (fake) root.
+"""Layers → ext4 image, by one of two writers.
 
-As root it runs in-process. As an ordinary user the CLI runs `python -m rootfs_tools.build
-JOB.json` inside one `fakeroot` session: the applier's chown/mknod/setxattr and the reads
-of `mkfs.ext4 -d` then see the same faked owners, device nodes and capability xattrs, so
-the image is the same as one made by root.
+`direct` (the default) applies the layers to a tree in memory and writes file data and
+metadata straight into the image (`ext4_writer`): nothing is unpacked, no privilege needed.
+`mkfs` unpacks into a staging tree and runs `mkfs.ext4 -d`; it must run as (fake) root: as
+an ordinary user the CLI runs `python -m rootfs_tools.build JOB.json` inside one `fakeroot`
+session, so the applier's chown/mknod/setxattr and the reads of `mkfs.ext4 -d` see the
+same faked owners, device nodes and capability xattrs.
 """
 
 from __future__ import annotations
@@ -24,8 +26,19 @@ from pathlib import Path
 from rootfs_tools.blobcache import VerifiedReader
 from rootfs_tools.decompress import uncompressed
 from rootfs_tools.errors import IntegrityError, RootfsToolsError, UnsafeLayerError
-from rootfs_tools.ext4 import Ext4Options, Usage, write_image
+from rootfs_tools.ext4 import (
+    GPT_START,
+    GPT_TAIL,
+    Ext4Options,
+    Usage,
+    finish_output,
+    partition_gpt,
+    write_image,
+)
+from rootfs_tools.ext4_format import FormatError
+from rootfs_tools.ext4_writer import Ext4Writer
 from rootfs_tools.image_config import IMAGE_JSON
+from rootfs_tools.imagetree import ImageTree
 from rootfs_tools.layers import Readable, apply_layer, secure_join
 from rootfs_tools.progress import Mode, Progress
 from rootfs_tools.sources import Layer, Resolved
@@ -75,10 +88,13 @@ class _Prefixed:
         return data
 
 
-def apply_blob(root: str, layer: Layer, advance: Callable[[int], None] = lambda n: None) -> int:
+Apply = Callable[[Readable], int]
+
+
+def apply_blob(apply: Apply, layer: Layer, advance: Callable[[int], None] = lambda n: None) -> int:
     """Verify and apply one layer blob; a corrupt cached blob is dropped from the cache."""
     try:
-        return _apply_blob(root, layer, advance)
+        return _apply_blob(apply, layer, advance)
     except IntegrityError as err:
         if not layer.cached:
             raise
@@ -88,7 +104,7 @@ def apply_blob(root: str, layer: Layer, advance: Callable[[int], None] = lambda 
         ) from None
 
 
-def _apply_blob(root: str, layer: Layer, advance: Callable[[int], None]) -> int:
+def _apply_blob(apply: Apply, layer: Layer, advance: Callable[[int], None]) -> int:
     """Verify and apply one layer blob; checks blob digest/size and DiffID."""
     with layer.open() as blob:
         head = blob.read(4)
@@ -96,7 +112,7 @@ def _apply_blob(root: str, layer: Layer, advance: Callable[[int], None]) -> int:
         try:
             with uncompressed(source, head) as stream:
                 tar = _Hashing(stream)
-                entries = apply_layer(root, tar)
+                entries = apply(tar)
                 tar.drain()
             diff_id = "sha256:" + tar.hash.hexdigest()
             blob.finish()
@@ -155,17 +171,56 @@ def _add_file(root: str, rel: str, data: bytes, mtime: float, *, replace: bool) 
     os.utime(path, (mtime, mtime))
 
 
+def _apply_all(job: Job, apply: Apply, progress: Progress) -> None:
+    count = len(job.image.layers)
+    for i, layer in enumerate(job.image.layers):
+        advance = progress.task(f"apply layer {i + 1}/{count} {layer.digest[7:19]}", layer.size)
+        entries = apply_blob(apply, layer, advance)
+        progress.say(f"applied layer {i + 1}/{count}: {entries} entries")
+
+
 def build(job: Job, progress: Progress) -> Usage:
+    if job.options.writer == "mkfs":
+        return build_with_mkfs(job, progress)
+    opts = job.options
+    output = Path(job.output)
+    raw = output.with_name(f".{output.name}.raw{os.getpid()}")
+    offset = GPT_START if opts.partition == "gpt" else 0
+    fs_size = None if opts.size is None else opts.size - (GPT_START + GPT_TAIL if offset else 0)
+    try:
+        fd = os.open(raw, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            writer = Ext4Writer(fd, offset, fs_size)
+            mtime = created_time(job.image.config)
+            tree = ImageTree(writer.store, mtime)
+            _apply_all(job, tree.apply, progress)
+            tree.add_file(IMAGE_JSON, image_json(job.image), mtime, replace=True)
+            for rel in BIND_FILLED:
+                tree.add_file(rel, b"", mtime, replace=False)
+            progress.say("writing the ext4 metadata")
+            try:
+                usage = writer.finish(tree.root, opts.free_percent, opts.label, opts.uuid)
+            except FormatError as err:
+                raise RootfsToolsError(f"cannot write this image as ext4: {err}") from None
+            if offset:
+                os.ftruncate(fd, os.fstat(fd).st_size + GPT_TAIL)
+                partition_gpt(raw, os.fstat(fd).st_size - offset - GPT_TAIL)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        finish_output(raw, output, opts)
+    finally:
+        raw.unlink(missing_ok=True)
+    return usage
+
+
+def build_with_mkfs(job: Job, progress: Progress) -> Usage:
     output = Path(job.output)
     os.makedirs(job.work_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".img-from-container.", dir=job.work_dir)
     try:
         os.chmod(staging, 0o755)
-        count = len(job.image.layers)
-        for i, layer in enumerate(job.image.layers):
-            advance = progress.task(f"apply layer {i + 1}/{count} {layer.digest[7:19]}", layer.size)
-            entries = apply_blob(staging, layer, advance)
-            progress.say(f"applied layer {i + 1}/{count}: {entries} entries")
+        _apply_all(job, lambda stream: apply_layer(staging, stream), progress)
         mtime = created_time(job.image.config)
         _add_file(staging, IMAGE_JSON, image_json(job.image), mtime, replace=True)
         for rel in BIND_FILLED:

@@ -71,6 +71,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--partition", default="none", choices=("none", "gpt"))
     p.add_argument("--compress", default="", choices=("zst", "gz", "xz"))
     p.add_argument(
+        "--writer",
+        default="direct",
+        choices=("direct", "mkfs"),
+        help="direct: write the ext4 image from the layers (default); "
+        "mkfs: unpack into a staging tree, then mkfs.ext4 -d (needs fakeroot unprivileged)",
+    )
+    p.add_argument(
         "--registry-mirror",
         action="append",
         default=[],
@@ -81,7 +88,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--user", default="", metavar="USER:PASSWORD", help="registry credentials")
     p.add_argument("--config", type=Path, help=f"TOML file (default ~/.config/{CONFIG_NAME})")
     p.add_argument("--cache-dir", type=Path, help="blob cache (~/.cache/metalinit/blobs)")
-    p.add_argument("--work-dir", type=Path, help="staging directory (default: beside -o)")
+    p.add_argument(
+        "--work-dir", type=Path, help="mkfs writer's staging directory (default: beside -o)"
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     return p
 
@@ -142,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         partition=args.partition,
         fmt=args.format,
         compress=args.compress,
+        writer=args.writer,
     )
     check(options)
     source = parse_source(args.image)
@@ -152,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(mode) as progress:
         image = _resolve(args, source, cache, progress)
     job = build.Job(image, str(output), options, work_dir)
-    if os.geteuid() != 0 and "FAKEROOTKEY" not in os.environ:
+    if args.writer == "mkfs" and os.geteuid() != 0 and "FAKEROOTKEY" not in os.environ:
         return _build_as_fakeroot(job, mode)
     with Progress(mode) as progress:
         usage = build.build(job, progress)

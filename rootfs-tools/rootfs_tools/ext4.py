@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class Ext4Options:
     partition: str = "none"  # none | gpt
     fmt: str = "raw"  # raw | qcow2
     compress: str = ""  # "" | zst | gz | xz
+    writer: str = "direct"  # direct | mkfs
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def _mkfs(root: Path, target: Path, size: int, inodes: int, opts: Ext4Options, o
     return "" if done.returncode == 0 else (done.stderr or done.stdout).strip()
 
 
-def _gpt(target: Path, fs_size: int) -> None:
+def partition_gpt(target: Path, fs_size: int) -> None:
     script = f"label: gpt\nstart={GPT_START // 512}, size={fs_size // 512}, type={LINUX_FS_GUID}\n"
     done = subprocess.run(
         ["sfdisk", "-q", "--no-reread", "--no-tell-kernel", str(target)],
@@ -126,7 +128,7 @@ def _raw(root: Path, target: Path, usage: Usage, opts: Ext4Options) -> None:
         with open(target, "wb") as out:
             out.truncate(size + (GPT_START + GPT_TAIL if offset else 0))
         if offset:
-            _gpt(target, size)
+            partition_gpt(target, size)
         error = _mkfs(root, target, size, inodes, opts, offset)
         if not error:
             return
@@ -137,7 +139,7 @@ def _raw(root: Path, target: Path, usage: Usage, opts: Ext4Options) -> None:
     raise RootfsToolsError("mkfs.ext4 kept running out of space; give --size")
 
 
-def _finish(raw: Path, output: Path, opts: Ext4Options) -> None:
+def finish_output(raw: Path, output: Path, opts: Ext4Options) -> None:
     """Turn the raw image into the requested format at a temporary name, then rename."""
     tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
     try:
@@ -167,6 +169,15 @@ def check(opts: Ext4Options) -> None:
         raise UsageError("--compress is zst, gz or xz")
     if opts.fmt == "qcow2" and opts.compress not in ("", *QCOW2_COMPRESSION):
         raise UsageError("qcow2 compresses with zst or gz only")
+    if opts.writer not in ("direct", "mkfs"):
+        raise UsageError("--writer is direct or mkfs")
+    if len(opts.label.encode()) > 16:
+        raise UsageError(f"--label {opts.label!r}: an ext4 label is at most 16 bytes")
+    if opts.uuid:
+        try:
+            uuid.UUID(opts.uuid)
+        except ValueError:
+            raise UsageError(f"--uuid {opts.uuid!r}: not a UUID") from None
 
 
 def write_image(root: Path, output: Path, opts: Ext4Options) -> Usage:
@@ -176,7 +187,7 @@ def write_image(root: Path, output: Path, opts: Ext4Options) -> Usage:
     raw = output.with_name(f".{output.name}.raw{os.getpid()}")
     try:
         _raw(root, raw, usage, opts)
-        _finish(raw, output, opts)
+        finish_output(raw, output, opts)
     finally:
         raw.unlink(missing_ok=True)
     return usage

@@ -44,6 +44,19 @@ def clean(unsafe_path: str) -> str:
     return "/".join(parts)
 
 
+def hidden_by(rel: str, name: str) -> str:
+    """What the whiteout `name` (at rel) hides: OPAQUE for all of its directory's lower
+    children, a sibling's name, or "" for AUFS metadata, which hides nothing."""
+    if name == OPAQUE:
+        return OPAQUE
+    if name.startswith(AUFS_META):
+        return ""
+    victim = name.removeprefix(WHITEOUT)
+    if not victim:
+        raise UnsafeLayerError(f"{rel!r}: a whiteout must name what it removes")
+    return victim
+
+
 def secure_join(root: str, rel: str, *, make_parents: bool) -> str:
     """root/rel, after checking that no existing parent of it is a symlink or a file."""
     here = root
@@ -111,18 +124,14 @@ def _whiteout(state: LayerState, rel: str) -> None:
         secure_join(state.root, rel, make_parents=False)
     except FileNotFoundError:
         return  # its directory does not exist: nothing below to hide
-    if name == OPAQUE:
+    victim = hidden_by(rel, name)
+    if victim == OPAQUE:
         directory = os.path.join(state.root, parent) if parent else state.root
         if os.path.isdir(directory) and not os.path.islink(directory):
             for child in os.listdir(directory):
                 state.prune(f"{parent}/{child}" if parent else child)
-        return
-    if name.startswith(AUFS_META):
-        return
-    victim = name.removeprefix(WHITEOUT)
-    if not victim:
-        raise UnsafeLayerError(f"{rel!r}: a whiteout must name what it removes")
-    state.prune(f"{parent}/{victim}" if parent else victim)
+    elif victim:
+        state.prune(f"{parent}/{victim}" if parent else victim)
 
 
 def _attributes(path: str, member: tarfile.TarInfo, *, is_link: bool = False) -> None:

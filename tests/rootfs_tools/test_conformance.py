@@ -8,6 +8,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from rootfs_tools import image_config
 from tests.rootfs_tools.conftest import Convert
 from tests.rootfs_tools.images import (
@@ -19,7 +21,14 @@ from tests.rootfs_tools.images import (
     write_layout,
 )
 from tests.rootfs_tools.registry import Registry
-from tests.rootfs_tools.trees import ext4_tree, image_only, mounted, tree, umoci_unpacked
+from tests.rootfs_tools.trees import (
+    assert_fsck_clean,
+    ext4_tree,
+    image_only,
+    mounted,
+    tree,
+    umoci_unpacked,
+)
 
 
 def assert_same(
@@ -36,10 +45,14 @@ def assert_same(
     )
 
 
-def test_busybox_layout_matches_umoci(convert: Convert, busybox_oci: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer", ["direct", "mkfs"])
+def test_busybox_layout_matches_umoci(
+    convert: Convert, busybox_oci: Path, tmp_path: Path, writer: str
+) -> None:
     out = tmp_path / "busybox.img"
-    done = convert(f"oci:{busybox_oci}:latest", "-o", str(out))
+    done = convert(f"oci:{busybox_oci}:latest", "-o", str(out), "--writer", writer)
     assert done.returncode == 0, done.stderr
+    assert_fsck_clean(out)
     with umoci_unpacked(busybox_oci, "latest") as rootfs:
         reference = tree(rootfs)
     ours = ext4_tree(out)
@@ -102,6 +115,7 @@ def test_nginx_pulled_from_the_registry_matches_umoci(
     out = tmp_path / "nginx.img"
     done = convert(ref, "-o", str(out))
     assert done.returncode == 0, done.stderr
+    assert_fsck_clean(out)
     with umoci_unpacked(layout, tag) as rootfs:
         reference = tree(rootfs)
     ours = ext4_tree(out)

@@ -56,30 +56,32 @@ def hostile_layers(outside: Path) -> dict[str, tuple[list[list[Entry]], str]]:
 
 
 def _run_hostile(
-    convert: Convert, tmp_path: Path, layout: Path
+    convert: Convert, tmp_path: Path, layout: Path, writer: str = "direct"
 ) -> subprocess.CompletedProcess[str]:
     work, out = tmp_path / "work", tmp_path / "out" / "disk.img"
     out.parent.mkdir()
-    done = convert(f"oci:{layout}", "-o", str(out), "--work-dir", str(work))
+    done = convert(f"oci:{layout}", "-o", str(out), "--work-dir", str(work), "--writer", writer)
     assert not out.exists()
     assert list(out.parent.iterdir()) == []
     assert not work.exists() or list(work.iterdir()) == []
     return done
 
 
+@pytest.mark.parametrize("writer", ["direct", "mkfs"])
 @pytest.mark.parametrize("case", sorted(hostile_layers(Path("/x"))))
-def test_hostile_layer_is_refused(convert: Convert, tmp_path: Path, case: str) -> None:
+def test_hostile_layer_is_refused(convert: Convert, tmp_path: Path, case: str, writer: str) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     layers, words = hostile_layers(outside)[case]
-    done = _run_hostile(convert, tmp_path, _layout(tmp_path / "layout", *layers))
+    done = _run_hostile(convert, tmp_path, _layout(tmp_path / "layout", *layers), writer)
     assert done.returncode == INTEGRITY, done.stderr
     assert words in done.stderr
     assert list(outside.iterdir()) == []
     assert not (tmp_path / "escaped").exists() and not (tmp_path.parent / "escaped").exists()
 
 
-def test_sparse_bomb_is_refused_quickly(convert: Convert, tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer", ["direct", "mkfs"])
+def test_sparse_bomb_is_refused_quickly(convert: Convert, tmp_path: Path, writer: str) -> None:
     src = tmp_path / "src"
     src.mkdir()
     subprocess.run(["truncate", "-s", "10G", str(src / "bomb")], check=True)
@@ -90,7 +92,7 @@ def test_sparse_bomb_is_refused_quickly(convert: Convert, tmp_path: Path) -> Non
     ).stdout
     assert len(tar) < 1 << 20
     layout = write_layout(tmp_path / "layout", [tar], [plain], {})
-    done = _run_hostile(convert, tmp_path, layout)
+    done = _run_hostile(convert, tmp_path, layout, writer)
     assert done.returncode == INTEGRITY and "sparse" in done.stderr
 
 

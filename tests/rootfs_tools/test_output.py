@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.rootfs_tools.conftest import Convert
-from tests.rootfs_tools.trees import ext4_tree, mounted, tree
+from tests.rootfs_tools.trees import assert_fsck_clean, ext4_tree, mounted, tree
 
 MIB = 1 << 20
 UUID = "5d1f2c3b-8f1e-4a4b-9c3d-2e1f0a9b8c7d"
@@ -39,6 +39,7 @@ def test_gpt_partition_holds_the_same_filesystem(
     part = table["partitions"][0]
     assert part["start"] == 2048 and part["type"] == "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
     assert (part["start"] + part["size"]) * 512 <= out.stat().st_size - 33 * 512
+    assert_fsck_clean(out, offset=MIB)
     with mounted(out, offset=MIB) as root:
         assert tree(root) == plain_tree
 
@@ -74,6 +75,7 @@ def test_size_label_uuid(convert: Convert, busybox_oci: Path, tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert out.stat().st_size == 64 * MIB
+    assert_fsck_clean(out)
     header = subprocess.run(
         ["dumpe2fs", "-h", str(out)], capture_output=True, text=True, check=True
     ).stdout
@@ -104,6 +106,9 @@ def test_auto_size_follows_content_and_free(
         ["oci:/nonexistent-dir", "--format", "qcow2", "--compress", "xz"],
         ["oci:/nonexistent-dir", "--platform", "linux"],
         ["oci:/nonexistent-dir", "--registry-mirror", "docker.io"],
+        ["oci:/nonexistent-dir", "--label", "seventeen-bytes!!"],
+        ["oci:/nonexistent-dir", "--uuid", "not-a-uuid"],
+        ["oci:/nonexistent-dir", "--writer", "tar"],
     ],
 )
 def test_usage_errors_exit_2(convert: Convert, tmp_path: Path, args: list[str]) -> None:

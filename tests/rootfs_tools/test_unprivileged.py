@@ -1,4 +1,5 @@
-"""An ordinary user gets the same image as root: the build runs in one fakeroot session."""
+"""An ordinary user gets the same image as root: the direct writer needs no privilege, the
+mkfs writer runs in one fakeroot session."""
 
 from __future__ import annotations
 
@@ -26,14 +27,15 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(path)
 
 
+@pytest.mark.parametrize("writer", ["direct", "mkfs"])
 def test_unprivileged_conversion_equals_root(
-    convert: Convert, busybox_oci: Path, tmp_path: Path, shared_dir: Path
+    convert: Convert, busybox_oci: Path, tmp_path: Path, shared_dir: Path, writer: str
 ) -> None:
     layout = shared_dir / "layout"
     shutil.copytree(busybox_oci, layout)
     subprocess.run(["chmod", "-R", "a+rX", str(layout)], check=True)
     as_root = tmp_path / "root.img"
-    assert convert(f"oci:{layout}", "-o", str(as_root)).returncode == 0
+    assert convert(f"oci:{layout}", "-o", str(as_root), "--writer", writer).returncode == 0
     as_user = shared_dir / "user.img"
     home = shared_dir / "home"
     home.mkdir()
@@ -43,6 +45,8 @@ def test_unprivileged_conversion_equals_root(
         f"oci:{layout}",
         "-o",
         str(as_user),
+        "--writer",
+        writer,
         cache=shared_dir / "cache",
         user=setpriv,
         env={"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")},

@@ -87,3 +87,10 @@ def umoci_unpacked(layout: Path, tag: str) -> Iterator[Path]:
 def ext4_tree(image: Path) -> dict[str, tuple[object, ...]]:
     with mounted(image) as root:
         return tree(root)
+
+
+def assert_fsck_clean(image: Path, offset: int = 0) -> None:
+    """`e2fsck -fn` finds nothing to fix (exit 0) in the filesystem at `offset`."""
+    target = f"{image}?offset={offset}" if offset else str(image)
+    done = subprocess.run(["e2fsck", "-fn", target], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr

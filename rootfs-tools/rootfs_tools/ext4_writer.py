@@ -1,0 +1,370 @@
+"""Write an ext4 filesystem straight from an `ImageTree`: no staging tree, no mkfs.
+
+File data is written while the layers are read, right after the group descriptors, in the
+order the tar streams give it. When the last layer is in, the metadata follows the data:
+bitmaps and inode tables (flex_bg lets them sit anywhere), directories, extent leaves, xattr
+blocks, long symlinks and the journal. Then the free space the caller asked for. The
+primary superblock and descriptors are at block 0; one backup (sparse_super2) is in group 1,
+whose first blocks the allocator always steps over. Blocks of files that a later layer
+replaced are left free.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field
+
+from rootfs_tools import ext4_format as fmt
+from rootfs_tools.errors import RootfsToolsError
+from rootfs_tools.ext4 import Usage
+from rootfs_tools.imagetree import Extent, Node
+from rootfs_tools.layers import Readable
+
+BLOCK = fmt.BLOCK
+MAX_GROUPS_WITHOUT_SIZE = 8192  # 1 TiB: the descriptor blocks kept free in group 0 and 1
+CHUNK = 1 << 20
+MAX_LINKS = 65000
+MIB = 1 << 20
+
+
+class Allocator:
+    """Hands out blocks from a cursor, stepping over the backup superblock area of group 1."""
+
+    def __init__(self, first: int, reserved: int, limit: int | None) -> None:
+        self.next = first
+        self.hole = (fmt.BLOCKS_PER_GROUP, fmt.BLOCKS_PER_GROUP + 1 + reserved)
+        self.limit = limit
+
+    def take(self, count: int, *, contiguous: bool = False) -> list[Extent]:
+        runs: list[Extent] = []
+        while count:
+            start = self.next
+            if self.hole[0] <= start < self.hole[1]:
+                start = self.hole[1]
+            room = self.hole[0] - start if start < self.hole[0] else count
+            if contiguous and room < count:
+                start, room = self.hole[1], count
+            step = min(count, room)
+            runs.append((start, step))
+            self.next, count = start + step, count - step
+        if self.limit is not None and self.next > self.limit:
+            raise RootfsToolsError(
+                f"--size too small: the content needs more than {self.limit * BLOCK >> 20} MiB"
+            )
+        return runs
+
+    def one_run(self, count: int) -> int:
+        return self.take(count, contiguous=True)[0][0]
+
+
+@dataclass
+class _Inode:
+    node: Node
+    ino: int
+    links: int = 0
+    extents: list[Extent] = field(default_factory=list)  # already cut to extent length
+    leaves: list[int] = field(default_factory=list)
+    xattr_block: int = 0  # -1: needs one, not placed yet
+    inline: bytes = b""
+    entries: list[tuple[bytes, int, int]] = field(default_factory=list)  # directories
+    body: bytes = b""  # a directory's blocks or a long symlink's block
+
+
+class Ext4Writer:
+    """Owns the image file while it is being written; `store` is the tree's DataSink."""
+
+    def __init__(self, fd: int, offset: int, size: int | None) -> None:
+        self.fd, self.offset = fd, offset
+        limit = size // BLOCK if size is not None else None
+        groups = fmt.ceil_div(limit, fmt.BLOCKS_PER_GROUP) if limit else MAX_GROUPS_WITHOUT_SIZE
+        self.reserved_gdt = fmt.gdt_blocks(groups)
+        self.alloc = Allocator(1 + self.reserved_gdt, self.reserved_gdt, limit)
+
+    def _pwrite(self, block: int, data: bytes | memoryview) -> None:
+        os.pwrite(self.fd, data, self.offset + block * BLOCK)
+
+    def store(self, source: Readable, size: int) -> list[Extent]:
+        runs = self.alloc.take(fmt.ceil_div(size, BLOCK))
+        left = size
+        for start, count in runs:
+            at, end = start * BLOCK, start * BLOCK + min(count * BLOCK, left)
+            while at < end:
+                chunk = source.read(min(CHUNK, end - at))
+                if not chunk:
+                    raise tarfile.ReadError("the tar stream ends inside a file")
+                os.pwrite(self.fd, chunk, self.offset + at)
+                at += len(chunk)
+            left -= count * BLOCK
+        return runs
+
+    def finish(self, root: Node, free_percent: float, label: str, uuid: str) -> Usage:
+        """Write the metadata for `root`, with `free_percent` of the content's apparent size
+        as free space (unless the size is fixed); the filesystem is complete on return."""
+        return _Layout(self, root, free_percent, label, uuid).write()
+
+
+def journal_blocks(fs_bytes: int) -> int:
+    """About 1/64 of the filesystem, 4 to 64 MiB: the image is mostly read."""
+    return max(4, min(64, fs_bytes // 64 // MIB)) * (MIB // BLOCK)
+
+
+class _Layout:
+    """The metadata pass: numbers inodes, sizes the filesystem, places and writes metadata."""
+
+    def __init__(
+        self, w: Ext4Writer, root: Node, free_percent: float, label: str, uuid: str
+    ) -> None:
+        self.w = w
+        self.label = label.encode()
+        self.uuid = uuidlib.UUID(uuid).bytes if uuid else uuidlib.uuid4().bytes
+        self.inodes = _number(root)
+        self.usage = Usage(*_content(self.inodes))
+        free_bytes = self.free_bytes = int(self.usage.apparent_bytes * free_percent / 100)
+        self.wanted_inodes = len(self.inodes) * 21 // 20 + fmt.FIRST_INO + 64 + free_bytes // 16384
+        for rec in self.inodes:
+            _prepare(rec)
+
+    def _allocate(
+        self, alloc: Allocator, groups: int, per_table: int, jblocks: int
+    ) -> tuple[int, int]:
+        """Place every metadata block; (first bitmap block, journal). Run once as a trial
+        on a copy of the allocator to size the filesystem, then for real: same result."""
+        base = alloc.one_run(2 * groups + groups * per_table)
+        for rec in self.inodes:
+            if rec.body:
+                count = len(rec.body) // BLOCK
+                rec.extents = fmt.split_extents([(alloc.one_run(count), count)])
+            rec.leaves = [alloc.one_run(1) for _ in range(fmt.leaf_blocks_needed(len(rec.extents)))]
+            if rec.xattr_block:
+                rec.xattr_block = alloc.one_run(1)
+        return base, alloc.one_run(jblocks)
+
+    def _geometry(self, jblocks: int) -> fmt.Geometry:
+        w = self.w
+        groups = max(1, fmt.ceil_div(self.wanted_inodes, fmt.MAX_INODES_PER_GROUP))
+        for _ in range(32):  # settles in two or three rounds
+            per_group = fmt.ceil_div(fmt.ceil_div(self.wanted_inodes, groups), 16) * 16
+            trial = Allocator(w.alloc.next, w.reserved_gdt, None)
+            self._allocate(trial, groups, per_group * fmt.INODE_SIZE // BLOCK, jblocks)
+            if w.alloc.limit is not None:
+                blocks = w.alloc.limit
+            else:
+                blocks = trial.next + fmt.ceil_div(self.free_bytes, BLOCK)
+                blocks = max(blocks, (groups - 1) * fmt.BLOCKS_PER_GROUP + 256)
+                if blocks > fmt.BLOCKS_PER_GROUP:  # group 1 holds its whole backup area
+                    blocks = max(blocks, fmt.BLOCKS_PER_GROUP + 1 + w.reserved_gdt + 256)
+            needed = fmt.ceil_div(blocks, fmt.BLOCKS_PER_GROUP)
+            if needed == groups:
+                return fmt.Geometry(blocks, groups, per_group)
+            groups = needed
+        raise RootfsToolsError("could not settle the filesystem's geometry")
+
+    def write(self) -> Usage:
+        w = self.w
+        content = sum(len(rec.body) for rec in self.inodes) + w.alloc.next * BLOCK
+        jblocks = journal_blocks(content + self.free_bytes)
+        geo = self._geometry(jblocks)
+        groups = geo.groups
+        if fmt.gdt_blocks(groups) > w.reserved_gdt:
+            raise RootfsToolsError("the image would be over 1 TiB: give --size")
+        per_table = geo.inodes_per_group * fmt.INODE_SIZE // BLOCK
+        base, journal = self._allocate(w.alloc, groups, per_table, jblocks)
+        if w.alloc.next > geo.blocks:
+            raise RootfsToolsError(
+                f"--size too small: content and metadata need {w.alloc.next * BLOCK >> 20} MiB"
+            )
+        journal_rec = _Inode(Node(stat.S_IFREG | 0o600), fmt.JOURNAL_INO, 1, [(journal, jblocks)])
+        journal_rec.node.size = jblocks * BLOCK
+        w._pwrite(journal, fmt.journal_superblock(jblocks, self.uuid))
+
+        used = Bitmap(geo.blocks, groups)
+        used.mark(0, 1 + fmt.gdt_blocks(groups))
+        if groups > 1:
+            used.mark(fmt.BLOCKS_PER_GROUP, 1 + fmt.gdt_blocks(groups))
+        used.mark(base, 2 * groups + groups * per_table)
+        table = bytearray(geo.inodes * fmt.INODE_SIZE)
+        used_dirs = [0] * groups
+        for rec in [journal_rec, *self.inodes]:
+            for start, count in rec.extents:
+                used.mark(start, count)
+            for block in rec.leaves:
+                used.mark(block, 1)
+            if rec.xattr_block:
+                used.mark(rec.xattr_block, 1)
+                w._pwrite(rec.xattr_block, fmt.xattr_block(rec.node.xattrs))
+            if rec.body:
+                w._pwrite(rec.extents[0][0], rec.body)
+            at = (rec.ino - 1) * fmt.INODE_SIZE
+            table[at : at + fmt.INODE_SIZE] = self._inode_bytes(rec)
+            if rec.node.is_dir:
+                used_dirs[(rec.ino - 1) // geo.inodes_per_group] += 1
+        last_ino = self.inodes[-1].ino
+        w._pwrite(
+            base + 2 * groups,
+            memoryview(table)[: fmt.ceil_div(last_ino * fmt.INODE_SIZE, BLOCK) * BLOCK],
+        )
+
+        descs = []
+        for g in range(groups):
+            in_group = max(0, min(last_ino - g * geo.inodes_per_group, geo.inodes_per_group))
+            w._pwrite(base + g, used.group(g))
+            w._pwrite(base + groups + g, _inode_bitmap(in_group, geo.inodes_per_group))
+            descs.append(
+                fmt.GroupDesc(
+                    base + g, base + groups + g, base + 2 * groups + g * per_table,
+                    used.free_in(g), geo.inodes_per_group - in_group, used_dirs[g],
+                )
+            )  # fmt: skip
+        fields = fmt.SuperblockFields(
+            geometry=geo,
+            free_blocks=sum(d.free_blocks for d in descs),
+            free_inodes=geo.inodes - last_ino,
+            uuid=self.uuid,
+            hash_seed=uuidlib.uuid4().bytes,
+            label=self.label,
+            now=int(time.time()),
+            journal_iblock=self._inode_bytes(journal_rec)[0x28:0x64],
+            journal_bytes=jblocks * BLOCK,
+            backup_group=1 if groups > 1 else 0,
+        )
+        gdt = fmt.group_descriptors(descs)
+        os.pwrite(w.fd, fmt.superblock(fields, 0), w.offset + 1024)
+        w._pwrite(1, gdt)
+        if groups > 1:  # a backup superblock starts its block (the primary is at byte 1024)
+            w._pwrite(fmt.BLOCKS_PER_GROUP, fmt.superblock(fields, 1).ljust(BLOCK, b"\0") + gdt)
+        os.ftruncate(w.fd, w.offset + geo.blocks * BLOCK)
+        return self.usage
+
+    def _inode_bytes(self, rec: _Inode) -> bytes:
+        node = rec.node
+        kind = stat.S_IFMT(node.mode)
+        flags, iblock, size, sectors = 0, b"", node.size, 0
+        if kind in (stat.S_IFREG, stat.S_IFDIR) or rec.extents:
+            iblock, leaves = fmt.extent_tree(rec.extents, rec.leaves)
+            for leaf, payload in zip(rec.leaves, leaves, strict=True):
+                self.w._pwrite(leaf, payload)
+            flags = fmt.EXTENTS_FL
+            sectors = (sum(c for _, c in rec.extents) + len(rec.leaves)) * (BLOCK // 512)
+            if kind == stat.S_IFDIR:
+                size = len(rec.body)
+            elif kind == stat.S_IFLNK:
+                size = len(node.target)
+        elif kind == stat.S_IFLNK:
+            iblock, size = node.target, len(node.target)
+        elif kind in (stat.S_IFCHR, stat.S_IFBLK):
+            iblock = fmt.device_iblock(*node.rdev)
+        if rec.xattr_block:
+            sectors += BLOCK // 512
+        links = rec.links
+        if links > MAX_LINKS:
+            if not node.is_dir:
+                raise fmt.FormatError(f"a file with {links} hard links; ext4 allows {MAX_LINKS}")
+            links = 1  # dir_nlink: "many subdirectories"
+        return fmt.inode(
+            fmt.InodeFields(
+                mode=node.mode, uid=node.uid, gid=node.gid, size=size, mtime=node.mtime,
+                links=links, sectors=sectors, flags=flags, iblock=iblock,
+                xattr_block=rec.xattr_block, inline_xattrs=rec.inline,
+            )
+        )  # fmt: skip
+
+
+def _number(root: Node) -> list[_Inode]:
+    """Inodes in number order: root 2, lost+found 11, the rest depth-first by name from 12.
+    A hard-linked node gets one number and one link per directory entry."""
+    if "lost+found" not in root.children:
+        root.children["lost+found"] = Node(stat.S_IFDIR | 0o700, mtime=root.mtime)
+    top = _Inode(root, fmt.ROOT_INO, links=2)
+    order = [top]
+    by_node = {id(root): top}
+
+    def visit(node: Node) -> _Inode:
+        rec = by_node.get(id(node))
+        if rec is None:
+            rec = by_node[id(node)] = _Inode(node, fmt.FIRST_INO + len(order) - 1)
+            order.append(rec)
+        rec.links += 1
+        return rec
+
+    visit(root.children["lost+found"])
+    stack = [(top, top)]
+    while stack:
+        rec, parent = stack.pop()
+        rec.entries = [(b".", rec.ino, stat.S_IFDIR), (b"..", parent.ino, stat.S_IFDIR)]
+        subdirs = []
+        for name in sorted(rec.node.children):
+            child = visit(rec.node.children[name])
+            rec.entries.append(
+                (name.encode("utf-8", "surrogateescape"), child.ino, child.node.mode)
+            )
+            if child.node.is_dir:
+                child.links = 2  # '.' and the entry here; each subdirectory's '..' adds one
+                rec.links += 1
+                subdirs.append(child)
+        stack.extend((child, rec) for child in reversed(subdirs))
+    return order
+
+
+def _prepare(rec: _Inode) -> None:
+    """What the metadata pass must place: directory blocks, a long symlink's block, extent
+    leaves, an xattr block."""
+    node = rec.node
+    if node.is_dir:
+        rec.body = fmt.directory_blocks(rec.entries)
+    elif stat.S_ISLNK(node.mode) and len(node.target) > fmt.FAST_SYMLINK_MAX:
+        if len(node.target) >= BLOCK:
+            raise fmt.FormatError("a symlink target is at most 4095 bytes")
+        rec.body = node.target.ljust(BLOCK, b"\0")
+    elif stat.S_ISREG(node.mode):
+        rec.extents = fmt.split_extents(node.extents)
+    if node.xattrs:
+        inline = fmt.inline_xattrs(node.xattrs)
+        rec.inline = inline or b""
+        rec.xattr_block = 0 if inline else -1
+
+
+def _content(inodes: list[_Inode]) -> tuple[int, int, int]:
+    """(data bytes in whole blocks, apparent bytes, entries), hard links counted once."""
+    data = apparent = 0
+    for rec in inodes:
+        if stat.S_ISREG(rec.node.mode):
+            data += sum(c for _, c in rec.extents) * BLOCK
+            apparent += rec.node.size
+    return data, apparent, sum(len(rec.entries) - 2 for rec in inodes)
+
+
+def _inode_bitmap(used: int, per_group: int) -> bytes:
+    """The first `used` inodes taken; the bits past the group's inodes set, as e2fsck wants."""
+    bits = ((1 << used) - 1) | (((1 << (BLOCK * 8)) - 1) ^ ((1 << per_group) - 1))
+    return bits.to_bytes(BLOCK, "little")
+
+
+class Bitmap:
+    """Used blocks of the whole filesystem; blocks past its end are marked used."""
+
+    def __init__(self, blocks: int, groups: int) -> None:
+        self.bits = bytearray(groups * fmt.BLOCKS_PER_GROUP // 8)
+        self.mark(blocks, groups * fmt.BLOCKS_PER_GROUP - blocks)
+
+    def mark(self, start: int, count: int) -> None:
+        end = start + count
+        while start < end and start % 8:
+            self.bits[start // 8] |= 1 << (start % 8)
+            start += 1
+        full = (end - start) // 8
+        self.bits[start // 8 : start // 8 + full] = b"\xff" * full
+        start += full * 8
+        while start < end:
+            self.bits[start // 8] |= 1 << (start % 8)
+            start += 1
+
+    def group(self, g: int) -> bytes:
+        size = fmt.BLOCKS_PER_GROUP // 8
+        return bytes(self.bits[g * size : (g + 1) * size])
+
+    def free_in(self, g: int) -> int:
+        return fmt.BLOCKS_PER_GROUP - int.from_bytes(self.group(g), "little").bit_count()
