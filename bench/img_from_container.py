@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/img_from_container.py [--runs 5] [--images nginx,large]
 
-For each image: ours with a cold blob cache, ours with a warm one, and `skopeo copy` →
-`umoci unpack` → `mkfs.ext4 -d` (same image size and inode count as ours, -E nodiscard).
+For each image: ours with a cold blob cache, ours with a warm one, ours with `--writer mkfs`
+(staging tree + mkfs.ext4 -d, warm cache), and `skopeo copy` → `umoci unpack` →
+`mkfs.ext4 -d` (same image size and inode count as ours, -E nodiscard).
 Runs are interleaved; the table gives medians of wall time, ratios to the peer, the largest
 single process's peak RSS (GNU time %M), and image size against the unpacked content.
 """
@@ -101,13 +102,14 @@ def bench(name: str, reg: registry.Registry, runs: int, work: Path) -> list[str]
     warm_cache, out = work / "cache-warm", work / "out.img"
     subprocess.run(ours(ref, out, warm_cache, work), check=True)  # fills the warm cache
     size, inodes = out.stat().st_size, inode_count(out)
-    results = {"cold": Runs(), "warm": Runs(), "peer": Runs()}
+    results = {"cold": Runs(), "warm": Runs(), "mkfs": Runs(), "peer": Runs()}
     for _ in range(runs):
         cold_cache = work / "cache-cold"
         shutil.rmtree(cold_cache, ignore_errors=True)
         for key, steps in (
             ("cold", [ours(ref, out, cold_cache, work)]),
             ("warm", [ours(ref, out, warm_cache, work)]),
+            ("mkfs", [[*ours(ref, out, warm_cache, work), "--writer", "mkfs"]]),
             (
                 "peer",
                 [
@@ -156,6 +158,7 @@ def bench(name: str, reg: registry.Registry, runs: int, work: Path) -> list[str]
         for label, r in (
             ("ours, cold cache", results["cold"]),
             ("ours, warm cache", results["warm"]),
+            ("ours --writer mkfs, warm cache", results["mkfs"]),
             ("skopeo → umoci → mkfs.ext4 -d", results["peer"]),
         )
     ]

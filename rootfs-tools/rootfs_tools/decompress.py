@@ -27,13 +27,17 @@ F_SETPIPE_SZ = 1031  # Linux fcntl
 
 
 def _inflate(source: Readable, out: IO[bytes]) -> None:
+    """At most CHUNK bytes of output at a time: 1 MiB of gzip can inflate to a gigabyte."""
     inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
     while chunk := source.read(CHUNK):
-        while chunk:
+        while True:
             if inflater.eof:  # the next gzip member
                 inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-            out.write(inflater.decompress(chunk))
-            chunk = inflater.unused_data if inflater.eof else b""
+            data = inflater.decompress(chunk, CHUNK)
+            out.write(data)
+            chunk = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+            if not chunk and (inflater.eof or len(data) < CHUNK):
+                break  # else zlib may still hold output for an empty input
     if not inflater.eof:
         raise IntegrityError("the gzip stream ends before its end marker")
 

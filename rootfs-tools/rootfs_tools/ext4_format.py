@@ -9,6 +9,7 @@ fs/ext4/ext4.h; `e2fsck -fn` and a kernel mount check the result in the tests.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 BLOCK = 4096
@@ -202,8 +203,11 @@ def device_iblock(major: int, minor: int) -> bytes:
 # -- extents ---------------------------------------------------------------------------------
 
 
-def split_extents(extents: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Physical runs cut to the 32768-block limit of one extent."""
+def split_extents(extents: Sequence[tuple[int, int]]) -> Sequence[tuple[int, int]]:
+    """Physical runs cut to the 32768-block limit of one extent (the same runs if none is
+    longer: most files are one short run, and there may be 100 000 of them)."""
+    if all(count <= MAX_EXTENT for _, count in extents):
+        return extents
     out = []
     for start, count in extents:
         while count:
@@ -226,7 +230,7 @@ def _header(entries: int, capacity: int, depth: int) -> bytes:
     return struct.pack("<HHHHI", 0xF30A, entries, capacity, depth, 0)
 
 
-def _leaf_entries(extents: list[tuple[int, int]], logical: int) -> tuple[bytes, int]:
+def _leaf_entries(extents: Sequence[tuple[int, int]], logical: int) -> tuple[bytes, int]:
     out = []
     for start, count in extents:
         out.append(struct.pack("<IHHI", logical, count, start >> 32, start & 0xFFFFFFFF))
@@ -234,7 +238,9 @@ def _leaf_entries(extents: list[tuple[int, int]], logical: int) -> tuple[bytes, 
     return b"".join(out), logical
 
 
-def extent_tree(extents: list[tuple[int, int]], leaves: list[int]) -> tuple[bytes, list[bytes]]:
+def extent_tree(
+    extents: Sequence[tuple[int, int]], leaves: Sequence[int]
+) -> tuple[bytes, list[bytes]]:
     """(i_block, leaf block contents) for runs already cut by split_extents."""
     if not leaves:
         body, _ = _leaf_entries(extents, 0)
@@ -251,15 +257,30 @@ def extent_tree(extents: list[tuple[int, int]], leaves: list[int]) -> tuple[byte
 # -- directories ------------------------------------------------------------------------------
 
 
+def _record_length(name: bytes) -> int:
+    if len(name) > 255:
+        raise FormatError(f"{name.decode(errors='replace')!r}: a name is at most 255 bytes")
+    return (8 + len(name) + 3) & ~3
+
+
+def directory_block_count(entries: list[tuple[bytes, int, int]]) -> int:
+    """How many blocks directory_blocks() will fill, without building them."""
+    blocks, used = 1, 0
+    for name, _, _ in entries:
+        length = _record_length(name)
+        if used + length > BLOCK:
+            blocks, used = blocks + 1, 0
+        used += length
+    return blocks
+
+
 def directory_blocks(entries: list[tuple[bytes, int, int]]) -> bytes:
     """Linear directory blocks for (name, inode, mode) entries, '.' and '..' first."""
     blocks: list[bytes] = []
     current: list[bytearray] = []
     used = 0
     for name, ino, mode in entries:
-        if len(name) > 255:
-            raise FormatError(f"{name.decode(errors='replace')!r}: a name is at most 255 bytes")
-        length = (8 + len(name) + 3) & ~3
+        length = _record_length(name)
         if used + length > BLOCK:
             blocks.append(_close_block(current, used))
             current, used = [], 0

@@ -16,7 +16,8 @@ import stat
 import tarfile
 import time
 import uuid as uuidlib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rootfs_tools import ext4_format as fmt
 from rootfs_tools.errors import RootfsToolsError
@@ -61,17 +62,21 @@ class Allocator:
         return self.take(count, contiguous=True)[0][0]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Inode:
+    """What the metadata pass adds to a Node: its blocks beyond file data, its xattrs."""
+
     node: Node
-    ino: int
-    links: int = 0
-    extents: list[Extent] = field(default_factory=list)  # already cut to extent length
-    leaves: list[int] = field(default_factory=list)
+    extents: Sequence[Extent] = ()  # cut to extent length
+    leaves: Sequence[int] = ()
     xattr_block: int = 0  # -1: needs one, not placed yet
     inline: bytes = b""
-    entries: list[tuple[bytes, int, int]] = field(default_factory=list)  # directories
-    body: bytes = b""  # a directory's blocks or a long symlink's block
+    body_blocks: int = 0  # a directory's blocks or a long symlink's one, made when written
+    parent: Node | None = None  # a directory's
+
+    @property
+    def ino(self) -> int:
+        return self.node.ino
 
 
 class Ext4Writer:
@@ -84,7 +89,7 @@ class Ext4Writer:
         self.reserved_gdt = fmt.gdt_blocks(groups)
         self.alloc = Allocator(1 + self.reserved_gdt, self.reserved_gdt, limit)
 
-    def _pwrite(self, block: int, data: bytes | memoryview) -> None:
+    def _pwrite(self, block: int, data: bytes | bytearray | memoryview) -> None:
         os.pwrite(self.fd, data, self.offset + block * BLOCK)
 
     def store(self, source: Readable, size: int) -> list[Extent]:
@@ -135,8 +140,8 @@ class _Layout:
         on a copy of the allocator to size the filesystem, then for real: same result."""
         base = alloc.one_run(2 * groups + groups * per_table)
         for rec in self.inodes:
-            if rec.body:
-                count = len(rec.body) // BLOCK
+            if rec.body_blocks:
+                count = rec.body_blocks
                 rec.extents = fmt.split_extents([(alloc.one_run(count), count)])
             rec.leaves = [alloc.one_run(1) for _ in range(fmt.leaf_blocks_needed(len(rec.extents)))]
             if rec.xattr_block:
@@ -165,7 +170,7 @@ class _Layout:
 
     def write(self) -> Usage:
         w = self.w
-        content = sum(len(rec.body) for rec in self.inodes) + w.alloc.next * BLOCK
+        content = (sum(rec.body_blocks for rec in self.inodes) + w.alloc.next) * BLOCK
         jblocks = journal_blocks(content + self.free_bytes)
         geo = self._geometry(jblocks)
         groups = geo.groups
@@ -177,8 +182,13 @@ class _Layout:
             raise RootfsToolsError(
                 f"--size too small: content and metadata need {w.alloc.next * BLOCK >> 20} MiB"
             )
-        journal_rec = _Inode(Node(stat.S_IFREG | 0o600), fmt.JOURNAL_INO, 1, [(journal, jblocks)])
-        journal_rec.node.size = jblocks * BLOCK
+        journal_node = Node(stat.S_IFREG | 0o600)
+        journal_node.ino, journal_node.links, journal_node.size = (
+            fmt.JOURNAL_INO,
+            1,
+            jblocks * BLOCK,
+        )
+        journal_rec = _Inode(journal_node, [(journal, jblocks)])
         w._pwrite(journal, fmt.journal_superblock(jblocks, self.uuid))
 
         used = Bitmap(geo.blocks, groups)
@@ -186,9 +196,10 @@ class _Layout:
         if groups > 1:
             used.mark(fmt.BLOCKS_PER_GROUP, 1 + fmt.gdt_blocks(groups))
         used.mark(base, 2 * groups + groups * per_table)
-        table = bytearray(geo.inodes * fmt.INODE_SIZE)
         used_dirs = [0] * groups
-        for rec in [journal_rec, *self.inodes]:
+        records = [self.inodes[0], journal_rec, *self.inodes[1:]]  # in inode number order
+        table, table_group = bytearray(), 0
+        for rec in records:
             for start, count in rec.extents:
                 used.mark(start, count)
             for block in rec.leaves:
@@ -196,17 +207,19 @@ class _Layout:
             if rec.xattr_block:
                 used.mark(rec.xattr_block, 1)
                 w._pwrite(rec.xattr_block, fmt.xattr_block(rec.node.xattrs))
-            if rec.body:
-                w._pwrite(rec.extents[0][0], rec.body)
-            at = (rec.ino - 1) * fmt.INODE_SIZE
-            table[at : at + fmt.INODE_SIZE] = self._inode_bytes(rec)
+            if rec.body_blocks:
+                w._pwrite(rec.extents[0][0], _body(rec))
+            group, index = divmod(rec.ino - 1, geo.inodes_per_group)
+            if group != table_group:  # one group's inode table in memory at a time
+                w._pwrite(base + 2 * groups + table_group * per_table, table)
+                table, table_group = bytearray(), group
+            table += bytes((index * fmt.INODE_SIZE) - len(table))
+            table += self._inode_bytes(rec)
             if rec.node.is_dir:
-                used_dirs[(rec.ino - 1) // geo.inodes_per_group] += 1
-        last_ino = self.inodes[-1].ino
-        w._pwrite(
-            base + 2 * groups,
-            memoryview(table)[: fmt.ceil_div(last_ino * fmt.INODE_SIZE, BLOCK) * BLOCK],
-        )
+                used_dirs[group] += 1
+        table += bytes(-len(table) % BLOCK)
+        w._pwrite(base + 2 * groups + table_group * per_table, table)
+        last_ino = records[-1].ino
 
         descs = []
         for g in range(groups):
@@ -250,7 +263,7 @@ class _Layout:
             flags = fmt.EXTENTS_FL
             sectors = (sum(c for _, c in rec.extents) + len(rec.leaves)) * (BLOCK // 512)
             if kind == stat.S_IFDIR:
-                size = len(rec.body)
+                size = rec.body_blocks * BLOCK
             elif kind == stat.S_IFLNK:
                 size = len(node.target)
         elif kind == stat.S_IFLNK:
@@ -259,7 +272,7 @@ class _Layout:
             iblock = fmt.device_iblock(*node.rdev)
         if rec.xattr_block:
             sectors += BLOCK // 512
-        links = rec.links
+        links = node.links
         if links > MAX_LINKS:
             if not node.is_dir:
                 raise fmt.FormatError(f"a file with {links} hard links; ext4 allows {MAX_LINKS}")
@@ -278,35 +291,41 @@ def _number(root: Node) -> list[_Inode]:
     A hard-linked node gets one number and one link per directory entry."""
     if "lost+found" not in root.children:
         root.children["lost+found"] = Node(stat.S_IFDIR | 0o700, mtime=root.mtime)
-    top = _Inode(root, fmt.ROOT_INO, links=2)
-    order = [top]
-    by_node = {id(root): top}
+    root.ino, root.links = fmt.ROOT_INO, 2
+    order = [_Inode(root, parent=root)]  # then inode 11 at order[1], 12 at order[2]...
 
-    def visit(node: Node) -> _Inode:
-        rec = by_node.get(id(node))
-        if rec is None:
-            rec = by_node[id(node)] = _Inode(node, fmt.FIRST_INO + len(order) - 1)
-            order.append(rec)
-        rec.links += 1
-        return rec
+    def visit(node: Node) -> None:
+        if not node.ino:
+            node.ino = fmt.FIRST_INO + len(order) - 1
+            order.append(_Inode(node))
+        node.links += 1
 
     visit(root.children["lost+found"])
-    stack = [(top, top)]
+    stack = [root]
     while stack:
-        rec, parent = stack.pop()
-        rec.entries = [(b".", rec.ino, stat.S_IFDIR), (b"..", parent.ino, stat.S_IFDIR)]
+        directory = stack.pop()
         subdirs = []
-        for name in sorted(rec.node.children):
-            child = visit(rec.node.children[name])
-            rec.entries.append(
-                (name.encode("utf-8", "surrogateescape"), child.ino, child.node.mode)
-            )
-            if child.node.is_dir:
+        for name in sorted(directory.children):
+            child = directory.children[name]
+            visit(child)
+            if child.is_dir:
                 child.links = 2  # '.' and the entry here; each subdirectory's '..' adds one
-                rec.links += 1
+                directory.links += 1
+                order[child.ino - fmt.FIRST_INO + 1].parent = directory
                 subdirs.append(child)
-        stack.extend((child, rec) for child in reversed(subdirs))
+        stack.extend(reversed(subdirs))
     return order
+
+
+def _entries(rec: _Inode) -> list[tuple[bytes, int, int]]:
+    """A directory's entries, made when needed rather than kept for every directory."""
+    directory, parent = rec.node, rec.parent
+    assert parent is not None
+    entries = [(b".", directory.ino, stat.S_IFDIR), (b"..", parent.ino, stat.S_IFDIR)]
+    for name in sorted(directory.children):
+        child = directory.children[name]
+        entries.append((name.encode("utf-8", "surrogateescape"), child.ino, child.mode))
+    return entries
 
 
 def _prepare(rec: _Inode) -> None:
@@ -314,17 +333,23 @@ def _prepare(rec: _Inode) -> None:
     leaves, an xattr block."""
     node = rec.node
     if node.is_dir:
-        rec.body = fmt.directory_blocks(rec.entries)
+        rec.body_blocks = fmt.directory_block_count(_entries(rec))
     elif stat.S_ISLNK(node.mode) and len(node.target) > fmt.FAST_SYMLINK_MAX:
         if len(node.target) >= BLOCK:
             raise fmt.FormatError("a symlink target is at most 4095 bytes")
-        rec.body = node.target.ljust(BLOCK, b"\0")
+        rec.body_blocks = 1
     elif stat.S_ISREG(node.mode):
         rec.extents = fmt.split_extents(node.extents)
     if node.xattrs:
         inline = fmt.inline_xattrs(node.xattrs)
         rec.inline = inline or b""
         rec.xattr_block = 0 if inline else -1
+
+
+def _body(rec: _Inode) -> bytes:
+    if rec.node.is_dir:
+        return fmt.directory_blocks(_entries(rec))
+    return rec.node.target.ljust(BLOCK, b"\0")
 
 
 def _content(inodes: list[_Inode]) -> tuple[int, int, int]:
@@ -334,7 +359,7 @@ def _content(inodes: list[_Inode]) -> tuple[int, int, int]:
         if stat.S_ISREG(rec.node.mode):
             data += sum(c for _, c in rec.extents) * BLOCK
             apparent += rec.node.size
-    return data, apparent, sum(len(rec.entries) - 2 for rec in inodes)
+    return data, apparent, sum(len(rec.node.children) for rec in inodes)
 
 
 def _inode_bitmap(used: int, per_group: int) -> bytes:

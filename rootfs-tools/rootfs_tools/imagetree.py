@@ -24,33 +24,43 @@ class Node:
     """One inode: hard links are several directory entries naming the same Node."""
 
     __slots__ = (
-        "children", "extents", "gid", "made_in", "mode", "mtime", "rdev", "size", "target", "uid",
-        "xattrs",
+        "children", "extents", "gid", "ino", "links", "made_in", "mode", "mtime", "rdev", "size",
+        "target", "uid", "xattrs",
     )  # fmt: skip
 
     def __init__(self, mode: int, uid: int = 0, gid: int = 0, mtime: float = 0.0) -> None:
         self.mode, self.uid, self.gid, self.mtime = mode, uid, gid, mtime
-        self.xattrs: dict[str, bytes] = {}
+        self.xattrs: dict[str, bytes] = NO_XATTRS
         # A directory's entries, and the layer that last made each (or something below it).
-        self.children: dict[str, Node] = {}
-        self.made_in: dict[str, int] = {}
+        # Other nodes share one empty dict that nothing writes to: only directories get
+        # children (every caller checks is_dir), and 30 000 pairs of dicts add up.
+        directory = stat.S_ISDIR(mode)
+        self.children: dict[str, Node] = {} if directory else NO_CHILDREN
+        self.made_in: dict[str, int] = {} if directory else NO_LAYERS
         self.extents: list[Extent] = []  # a regular file's blocks in the image
         self.size = 0
         self.target = b""  # a symlink's
         self.rdev = (0, 0)  # a device's (major, minor)
+        self.ino = self.links = 0  # given by the filesystem writer
 
     @property
     def is_dir(self) -> bool:
         return stat.S_ISDIR(self.mode)
 
 
+NO_XATTRS: dict[str, bytes] = {}
+NO_CHILDREN: dict[str, Node] = {}
+NO_LAYERS: dict[str, int] = {}
+
+
 def _with_attributes(node: Node, member: tarfile.TarInfo) -> Node:
     node.uid, node.gid, node.mtime = member.uid, member.gid, member.mtime
-    node.xattrs = {
+    xattrs = {
         key.removeprefix(XATTR_PAX): value.encode("utf-8", "surrogateescape")
         for key, value in member.pax_headers.items()
         if key.startswith(XATTR_PAX)
     }
+    node.xattrs = xattrs or NO_XATTRS
     return node
 
 
@@ -151,9 +161,9 @@ class ImageTree:
                 assert source is not None
                 node.extents, node.size = self.sink(source, member.size), member.size
             case tarfile.DIRTYPE:
-                node = parent.children.get(name) or Node(0)
+                node = parent.children.get(name) or Node(stat.S_IFDIR)
                 if not node.is_dir:
-                    node = Node(0)
+                    node = Node(stat.S_IFDIR)
                 _with_attributes(node, member).mode = stat.S_IFDIR | kind
             case tarfile.SYMTYPE:
                 node = _with_attributes(Node(stat.S_IFLNK | 0o777), member)
@@ -180,6 +190,7 @@ class ImageTree:
             for member in tar:
                 self._entry(tar, member)
                 entries += 1
+                tar.members = []  # tarfile keeps every header it read, even streaming
         return entries
 
     def add_file(self, rel: str, data: bytes, mtime: float, *, replace: bool) -> None:

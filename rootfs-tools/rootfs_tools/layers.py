@@ -233,6 +233,7 @@ def apply_layer(root: str, stream: Readable) -> int:
     with tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|", errorlevel=2) as tar:
         for member in tar:
             _entry(tar, state, member)
+            tar.members = []  # tarfile keeps every header it read, even streaming
     for path, mtime in reversed(state.dir_times):
         if os.path.isdir(path):
             os.utime(path, (mtime, mtime), follow_symlinks=False)
