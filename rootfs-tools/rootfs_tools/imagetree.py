@@ -14,7 +14,15 @@ from collections.abc import Callable
 from typing import IO, cast
 
 from rootfs_tools.errors import UnsafeLayerError
-from rootfs_tools.layers import OPAQUE, WHITEOUT, XATTR_PAX, Readable, clean, hidden_by
+from rootfs_tools.layers import (
+    OPAQUE,
+    WHITEOUT,
+    XATTR_PAX,
+    Readable,
+    clean,
+    forget_headers,
+    hidden_by,
+)
 
 Extent = tuple[int, int]  # (first block, block count)
 DataSink = Callable[[Readable, int], list[Extent]]
@@ -190,7 +198,7 @@ class ImageTree:
             for member in tar:
                 self._entry(tar, member)
                 entries += 1
-                tar.members = []  # tarfile keeps every header it read, even streaming
+                forget_headers(tar)
         return entries
 
     def add_file(self, rel: str, data: bytes, mtime: float, *, replace: bool) -> None:

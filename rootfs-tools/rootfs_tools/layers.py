@@ -19,7 +19,7 @@ import shutil
 import stat
 import tarfile
 from dataclasses import dataclass, field
-from typing import IO, Protocol, cast
+from typing import IO, Any, Protocol, cast
 
 from rootfs_tools.errors import UnsafeLayerError
 
@@ -32,6 +32,12 @@ COPY_CHUNK = 1 << 20
 
 class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
+
+
+def forget_headers(tar: tarfile.TarFile) -> None:
+    """tarfile keeps every header it has read, even when streaming: 200 000 TarInfo objects
+    add up. Its iterator reads on from the stream when the list is empty."""
+    cast(Any, tar).members = []
 
 
 def clean(unsafe_path: str) -> str:
@@ -233,7 +239,7 @@ def apply_layer(root: str, stream: Readable) -> int:
     with tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|", errorlevel=2) as tar:
         for member in tar:
             _entry(tar, state, member)
-            tar.members = []  # tarfile keeps every header it read, even streaming
+            forget_headers(tar)
     for path, mtime in reversed(state.dir_times):
         if os.path.isdir(path):
             os.utime(path, (mtime, mtime), follow_symlinks=False)
