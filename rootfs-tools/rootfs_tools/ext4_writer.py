@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from rootfs_tools import ext4_format as fmt
 from rootfs_tools.errors import RootfsToolsError
-from rootfs_tools.ext4 import Usage
+from rootfs_tools.ext4 import Usage, journal_mib
 from rootfs_tools.imagetree import Extent, Node
 from rootfs_tools.layers import Readable
 
@@ -112,11 +112,6 @@ class Ext4Writer:
         return _Layout(self, root, free_percent, label, uuid).write()
 
 
-def journal_blocks(fs_bytes: int) -> int:
-    """About 1/64 of the filesystem, 4 to 64 MiB: the image is mostly read."""
-    return max(4, min(64, fs_bytes // 64 // MIB)) * (MIB // BLOCK)
-
-
 class _Layout:
     """The metadata pass: numbers inodes, sizes the filesystem, places and writes metadata."""
 
@@ -171,7 +166,7 @@ class _Layout:
     def write(self) -> Usage:
         w = self.w
         content = (sum(rec.body_blocks for rec in self.inodes) + w.alloc.next) * BLOCK
-        jblocks = journal_blocks(content + self.free_bytes)
+        jblocks = journal_mib(content + self.free_bytes) * (MIB // BLOCK)
         geo = self._geometry(jblocks)
         groups = geo.groups
         if fmt.gdt_blocks(groups) > w.reserved_gdt:
@@ -240,7 +235,7 @@ class _Layout:
             hash_seed=uuidlib.uuid4().bytes,
             label=self.label,
             now=int(time.time()),
-            journal_iblock=self._inode_bytes(journal_rec)[0x28:0x64],
+            journal_iblock=fmt.extent_tree(journal_rec.extents, ())[0].ljust(60, b"\0"),
             journal_bytes=jblocks * BLOCK,
             backup_group=1 if groups > 1 else 0,
         )
