@@ -1,0 +1,1 @@
+"""The provisioning server: hardware, templates, workflows and the machine API."""
