@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.errors import AgentError
+from agent.provision.wire import ActionState
 from agent.syscalls import Syscalls
 
 
@@ -52,3 +53,14 @@ class ActionContext:
 
 
 Action = Callable[[ActionContext], Then | None]
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """How one attempt of an action ended, as `agent.actions.run.run_action` tells it."""
+
+    state: ActionState  # SUCCESS, FAILED or TIMEOUT
+    message: str = ""
+    then: Then = Then.CONTINUE
+    exit_code: int | None = None
+    seconds: float = 0.0
