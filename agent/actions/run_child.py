@@ -109,7 +109,7 @@ def _run(ctx: ActionContext, action: Action | None, reporter: _Reporter) -> End:
         code = run_container(child_ctx)
         return End(error=f"exited with code {code}" if code else "", exit_code=code)
     except ActionError as err:
-        return End(error=str(err) or type(err).__name__)
+        return End(error=str(err) or type(err).__name__, exit_code=getattr(err, "exit_code", None))
     except Exception as err:
         return End(error=one_line(err))
 

@@ -14,4 +14,9 @@ from agent.actions import ActionError
 
 
 class ContainerError(ActionError):
-    """The image could not be pulled, prepared or started; the message says which."""
+    """The image could not be pulled, prepared or started; the message says which, and
+    `exit_code` what a shell (or Docker) would have answered, where there is one."""
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

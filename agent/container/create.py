@@ -151,4 +151,6 @@ def start(created: Created, what: str) -> None:
     if failure:
         os.waitpid(created.pid, 0)
         code, _, reason = failure.partition(":")
-        raise ContainerError(f"cannot start {what}: {reason} (exit code {code})")
+        raise ContainerError(
+            f"cannot start {what}: {reason}", int(code) if code.isdigit() else None
+        )
