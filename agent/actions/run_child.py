@@ -75,6 +75,18 @@ def _stdio(out_fd: int) -> None:
         setattr(sys, name, stream)
 
 
+def _no_inherited_fds() -> None:
+    """Only stdin, stdout and stderr pass to what the action execs (the agent's console or
+    server sockets must not leak into an action image)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # the listing's own descriptor, closed by now
+
+
 def _signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     for sig in DEFAULT_SIGNALS:
@@ -122,6 +134,7 @@ def child_main(
     try:
         _signals()
         _stdio(out_fd)
+        _no_inherited_fds()
         reporter = _Reporter(report_fd)
         try:
             group.join()  # before anything that could fork

@@ -88,6 +88,14 @@ def host_platform() -> str:
 
 def pull_into(ctx: ActionContext, tree: Path, cache_dir: Path) -> ImageConfig:
     """Pull ctx.image and apply its layers into `tree`; returns the image's config."""
+    try:
+        import requests  # noqa: F401 - only to say plainly that it is missing
+    except ModuleNotFoundError:
+        raise ContainerError(
+            f"cannot pull {ctx.image}: this agent was built without the requests package, "
+            "which the registry client needs; build it with requests, or make the action "
+            "a built-in one"
+        ) from None
     from rootfs_tools import build, pull
     from rootfs_tools.blobcache import BlobCache
     from rootfs_tools.errors import RootfsToolsError

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,3 +46,18 @@ class Watch:
         """Record every pid in the action's group, seen from the host (while it runs)."""
         for group in groups_named(name):
             self.pids += [int(p) for p in (group / "cgroup.procs").read_text().split()]
+
+
+LEAKED_FD = 77
+
+
+@contextmanager
+def inheritable_fd() -> Iterator[int]:
+    """A descriptor the agent left inheritable (fd 77), which no action may receive."""
+    fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(fd, LEAKED_FD, inheritable=True)
+    os.close(fd)
+    try:
+        yield LEAKED_FD
+    finally:
+        os.close(LEAKED_FD)

@@ -18,7 +18,14 @@ import pytest
 from agent.actions import Action, ActionContext, ActionError, ActionOutcome, Then
 from agent.actions.run import run_action
 from agent.provision.wire import ActionState
-from tests.actions.helpers import Watch, cgroup_mount, groups_named, mounts_under
+from tests.actions.helpers import (
+    LEAKED_FD,
+    Watch,
+    cgroup_mount,
+    groups_named,
+    inheritable_fd,
+    mounts_under,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: cgroups and mounts")
 
@@ -194,6 +201,19 @@ def test_scratch_is_a_private_tmpfs_gone_afterwards(tmp_path: Path) -> None:
     assert watch.lines == [f"mounted: tmpfs {scratch}", f"mounted: tmpfs {scratch}/inner"]
     assert mounts_under(tmp_path) == []
     assert list(scratch.iterdir()) == []
+
+
+def checks_fds(ctx: ActionContext) -> Then | None:
+    # os.system, not subprocess (which closes every descriptor above 2 by itself)
+    os.system(f"if [ -e /proc/$$/fd/{LEAKED_FD} ]; then echo leaked; else echo closed; fi")
+    return None
+
+
+def test_the_agents_descriptors_do_not_reach_the_action(tmp_path: Path) -> None:
+    with inheritable_fd():
+        outcome, watch = run(tmp_path, checks_fds)
+    assert outcome.state is ActionState.SUCCESS
+    assert watch.lines == ["closed"]
 
 
 def test_cgroup2_is_found_not_assumed() -> None:

@@ -13,7 +13,7 @@ from agent.actions import ActionContext, ActionOutcome
 from agent.actions.run import run_action
 from agent.provision.wire import ActionState
 from agent.syscalls import SyscallError, Syscalls
-from tests.actions.helpers import Watch, groups_named, mounts_under
+from tests.actions.helpers import Watch, groups_named, inheritable_fd, mounts_under
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: namespaces, mounts")
 
@@ -76,6 +76,7 @@ echo "file-volume: $(cat /etc/extra.conf)"
 [ -c /dev/null ] && [ -c /dev/loop-control ] && echo "devices: visible"
 echo "proc-1: $(cat /proc/1/cmdline | tr '\\0' ' ')"
 echo "ns-pids: $(ls /proc | grep -c '^[0-9]')"
+if [ -e /proc/$$/fd/77 ]; then echo "fd-77: leaked"; else echo "fd-77: closed"; fi
 """
 
 
@@ -98,14 +99,15 @@ def volumes(tmp_path: Path) -> tuple[str, ...]:
 def test_the_container_sees_what_the_action_gives_it(
     probe: dict[str, str], tmp_path: Path, volumes: tuple[str, ...]
 ) -> None:
-    outcome, watch = run(
-        tmp_path,
-        probe["latest"],
-        ("script", SEES),
-        name="sees-everything",
-        env={"FROM_ACTION": "action", "OVERRIDDEN": "by the action"},
-        volumes=volumes,
-    )
+    with inheritable_fd():
+        outcome, watch = run(
+            tmp_path,
+            probe["latest"],
+            ("script", SEES),
+            name="sees-everything",
+            env={"FROM_ACTION": "action", "OVERRIDDEN": "by the action"},
+            volumes=volumes,
+        )
     assert outcome.state is ActionState.SUCCESS, (outcome, watch.lines)
     seen = values(watch)
     assert seen["entrypoint"] == "/bin/probe entry"
@@ -123,6 +125,7 @@ def test_the_container_sees_what_the_action_gives_it(
     assert seen["devices"] == "visible"
     assert seen["proc-1"].startswith("/bin/sh -c ")
     assert int(seen["ns-pids"]) < 10  # its own PID namespace, not the host's hundreds
+    assert seen["fd-77"] == "closed"
     out = tmp_path / "rw" / "out.txt"
     assert out.read_text() == "written\n" and out.stat().st_uid == 1234
     assert not (tmp_path / "ro" / "out.txt").exists()
