@@ -168,6 +168,10 @@ def run_action(
     deadline = None if timeout <= 0 or math.isinf(timeout) else started + timeout
     try:
         action = lookup(ctx.image)
+        if action is None:
+            from agent.container.pull import preload
+
+            preload()
         group = Group.create(ctx.name or "action", ctx.sys)
     except (CgroupError, OSError) as err:
         return ActionOutcome(ActionState.FAILED, f"cannot start the action: {err}")

@@ -86,6 +86,15 @@ def host_platform() -> str:
     return "linux/" + MACHINES.get(platform.machine(), platform.machine())
 
 
+def preload() -> None:
+    """Import the registry client now (in the worker, before it forks the next attempt),
+    so that each container action's child does not import it again."""
+    try:
+        from rootfs_tools import build, pull, registry  # noqa: F401
+    except ImportError:
+        pass  # the child says so, as the action's failure
+
+
 def pull_into(ctx: ActionContext, tree: Path, cache_dir: Path) -> ImageConfig:
     """Pull ctx.image and apply its layers into `tree`; returns the image's config."""
     try:
