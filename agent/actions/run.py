@@ -14,6 +14,7 @@ a PID 1 elsewhere in the agent that reaps with waitpid(-1) cannot lose it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import os
@@ -57,10 +58,20 @@ class _Attempt:
     end: End | None = None
     status: int | None = None  # wait status; None if not reaped by us
     exited: bool = False
+    broken: bool = False  # ctx.say or ctx.progress raised: the rest is only drained
+
+    def _call(self, callback: Callable[[], None]) -> None:
+        if self.broken:
+            return
+        try:
+            callback()
+        except BaseException:
+            self.broken = True
+            raise
 
     def output(self, data: bytes) -> None:
         for line in self.lines.feed(data) if data else self.lines.flush():
-            self.ctx.say(line)
+            self._call(functools.partial(self.ctx.say, line))
 
     def report(self, data: bytes) -> None:
         *complete, self.reports = (self.reports + data).split(b"\n")
@@ -72,7 +83,7 @@ class _Attempt:
                 case End() as end:
                     self.end = end
         if latest is not None:  # several at once: only the newest matters
-            self.ctx.progress(latest.done, latest.total)
+            self._call(functools.partial(self.ctx.progress, latest.done, latest.total))
 
 
 def _reap(pid: int) -> int | None:

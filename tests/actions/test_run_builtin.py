@@ -226,3 +226,26 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_failing_say_still_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The worker's own callback raising is the worker's bug: it propagates, but the
+    action's processes, group and mounts are gone all the same."""
+    name = "t-bad-say"
+    pids: list[int] = []
+
+    def say(line: str) -> None:
+        pids.extend(
+            int(p) for g in groups_named(name) for p in (g / "cgroup.procs").read_text().split()
+        )
+        raise RuntimeError("the worker's log is full")
+
+    ctx = ActionContext(name=name, image="test/hangs", env={}, say=say, scratch=tmp_path / "s")
+    fds = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(RuntimeError, match="log is full"):
+        run_action(ctx, 60, lookup=lambda image: hangs_with_daemons)
+    assert sorted(os.listdir("/proc/self/fd")) == fds  # the pipes and the pidfd closed
+    assert len(pids) >= 4
+    assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in pids)
+    assert groups_named(name) == []
+    assert mounts_under(tmp_path) == []
