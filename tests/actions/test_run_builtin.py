@@ -89,6 +89,12 @@ def hangs_with_daemons(ctx: ActionContext) -> Then | None:
     return None
 
 
+def talks_then_hangs(ctx: ActionContext) -> Then | None:
+    script = SLEEPERS.replace("echo started;", "echo started; printf unfinished;")
+    subprocess.run(["sh", "-c", script], check=False)
+    return None
+
+
 def leaves_a_daemon(ctx: ActionContext) -> Then | None:
     subprocess.run(["sh", "-c", "(setsid sleep 1000 >/dev/null 2>&1 &); echo started"], check=True)
     time.sleep(0.2)  # let the parent see "started" and list the group
@@ -243,7 +249,7 @@ def test_a_failing_say_still_leaves_nothing_behind(tmp_path: Path) -> None:
     ctx = ActionContext(name=name, image="test/hangs", env={}, say=say, scratch=tmp_path / "s")
     fds = sorted(os.listdir("/proc/self/fd"))
     with pytest.raises(RuntimeError, match="log is full"):
-        run_action(ctx, 60, lookup=lambda image: hangs_with_daemons)
+        run_action(ctx, 60, lookup=lambda image: talks_then_hangs)
     assert sorted(os.listdir("/proc/self/fd")) == fds  # the pipes and the pidfd closed
     assert len(pids) >= 4
     assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in pids)
