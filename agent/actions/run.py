@@ -207,19 +207,22 @@ def run_action(
     try:
         _pump(attempt, sel, pid, pidfd, deadline)
         if not attempt.exited:
-            stopped = "cancelled" if ctx.cancelled.is_set() else "timeout"
+            if attempt.end is None:  # a verdict already sent stands: it only has to exit
+                stopped = "cancelled" if ctx.cancelled.is_set() else "timeout"
             group.kill()
             _drain_until_exit(attempt, sel, pid, pidfd)
     finally:
-        if not attempt.exited:  # an exception in ctx.say, or a child that would not die
-            group.kill()
-            attempt.status, attempt.exited = _reap(pid), True
-        killed, problem = _finish(group)
-        _drain(attempt, sel, pid, pidfd)
-        attempt.output(b"")
-        sel.close()
-        for fd in (out_r, report_r, pidfd):
-            os.close(fd)
+        try:
+            if not attempt.exited:  # an exception in ctx.say, or a child that would not die
+                group.kill()
+                attempt.status, attempt.exited = _reap(pid), True
+            killed, problem = _finish(group)
+            _drain(attempt, sel, pid, pidfd)
+            attempt.output(b"")
+        finally:
+            sel.close()
+            for fd in (out_r, report_r, pidfd):
+                os.close(fd)
     outcome = _verdict(attempt, timeout, stopped)
     note = outcome.message
     if killed and not stopped:
