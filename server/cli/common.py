@@ -8,6 +8,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from rich.console import Console
+
 from server.cli.client import AdminClient, ClientError, admin_token, server_url
 
 
@@ -41,6 +43,12 @@ def run(prog: str, body: Callable[[], int]) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def console() -> Console:
+    """A console for tables: the terminal's width, or wide when output goes to a pipe (so
+    IDs and MACs are never cut to fit 80 columns)."""
+    return Console(soft_wrap=True) if sys.stdout.isatty() else Console(width=250)
 
 
 def when(seconds: float | None) -> str:

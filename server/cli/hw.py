@@ -8,11 +8,10 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from server.cli.client import ClientError
-from server.cli.common import client_options, connect, read_text, run, when
+from server.cli.common import client_options, connect, console, read_text, run, when
 
 
 def parser() -> argparse.ArgumentParser:
@@ -93,7 +92,7 @@ def _list(args: argparse.Namespace) -> int:
                 r["address"] or "-",
                 when(r["last_seen_at"]),
             )
-    Console(soft_wrap=True).print(table)
+    console().print(table)
     return 0
 
 

@@ -10,10 +10,9 @@ import argparse
 import json
 import sys
 
-from rich.console import Console
 from rich.table import Table
 
-from server.cli.common import client_options, connect, read_text, run, when
+from server.cli.common import client_options, connect, console, read_text, run, when
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,7 +53,7 @@ def _list(args: argparse.Namespace) -> int:
         table.add_column(column)
     for r in rows:
         table.add_row(r["name"], str(r["data"].count("\n") + 1), when(r["updated_at"]))
-    Console(soft_wrap=True).print(table)
+    console().print(table)
     return 0
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
 from server.cli.client import AdminClient
+from server.cli.common import console as wide_console
 from server.cli.common import duration
 
 STYLE = {
@@ -50,14 +51,19 @@ def _progress(action: dict[str, Any]) -> Any:
     if p is None:
         return ""
     if p["total"]:
-        bar = ProgressBar(total=p["total"], completed=min(p["done"], p["total"]), width=24)
-        label = (
-            f" {_bytes(p['done'])}/{_bytes(p['total'])}"
-            if p["unit"] == "bytes"
-            else f" {p['done']}/{p['total']} {p['unit']}"
+        done = p["total"] if action["state"] == "SUCCESS" else min(p["done"], p["total"])
+        line = Table.grid(padding=(0, 1))
+        line.add_row(
+            ProgressBar(total=p["total"], completed=done, width=20),
+            f"{100 * done // p['total']:3d}%",
+            _amount(done, p["unit"]) + "/" + _amount(p["total"], p["unit"]),
         )
-        return Group(bar, Text(label))
-    return _bytes(p["done"]) if p["unit"] == "bytes" else f"{p['done']} {p['unit']}"
+        return line
+    return _amount(p["done"], p["unit"])
+
+
+def _amount(n: int, unit: str) -> str:
+    return _bytes(n) if unit == "bytes" else f"{n} {unit}"
 
 
 def render(view: dict[str, Any]) -> Table:
@@ -84,13 +90,11 @@ def render(view: dict[str, Any]) -> Table:
 def watch(
     client: AdminClient, key: str, interval: float = 1.0, console: Console | None = None
 ) -> int:
-    console = console or Console()
+    console = console or wide_console()
     view = client.workflow(key)
     with Live(render(view), console=console, auto_refresh=False, transient=False) as live:
         while view["state"] not in ENDED:
             time.sleep(interval)
             view = client.workflow(key)
             live.update(render(view), refresh=True)
-    if not console.is_terminal:
-        console.print(render(view))
     return 0 if view["state"] == "SUCCESS" else 1

@@ -7,11 +7,10 @@ import argparse
 import json
 import sys
 
-from rich.console import Console
 from rich.table import Table
 
 from server.cli.client import ClientError
-from server.cli.common import client_options, connect, duration, run, when
+from server.cli.common import client_options, connect, console, duration, run, when
 from server.cli.watch import render, watch
 
 
@@ -111,7 +110,7 @@ def _list(args: argparse.Namespace) -> int:
             when(r["created_at"]),
             r["message"][:60],
         )
-    Console(soft_wrap=True).print(table)
+    console().print(table)
     return 0
 
 
@@ -121,7 +120,7 @@ def _show(args: argparse.Namespace) -> int:
         json.dump(view, sys.stdout, indent=2)
         print()
         return 0
-    Console(soft_wrap=True).print(render(view))
+    console().print(render(view))
     started, stopped = view["started_at"], view["stopped_at"]
     took = (stopped or view["server_time"]) - started if started else None
     print(
