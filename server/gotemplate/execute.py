@@ -18,7 +18,16 @@ from server.gotemplate.errors import FuncError, TemplateError, position
 from server.gotemplate.funcs import GO_TYPE, Func, FuncMap
 from server.gotemplate.parser import Parsed
 from server.gotemplate.printing import format_value, go_quote, sort_keys
-from server.gotemplate.values import MISSING, Nil, Struct, is_int, is_true, type_name
+from server.gotemplate.values import (
+    MISSING,
+    Nil,
+    Probe,
+    ProbeMap,
+    Struct,
+    is_int,
+    is_true,
+    type_name,
+)
 
 MAX_STEPS = 500_000
 MAX_TEMPLATE_DEPTH = 100
@@ -37,11 +46,40 @@ class _Output:
     limit: int
     parts: list[str] = field(default_factory=list)
     size: int = 0
+    length: int = 0  # characters so far
+    # (output offset, template offset, copied text?) for each write: see Rendered.source_line
+    trace: list[tuple[int, int, bool]] = field(default_factory=list)
 
-    def write(self, text: str) -> bool:
+    def write(self, text: str, source: int, copied: bool) -> bool:
+        self.trace.append((self.length, source, copied))
+        self.length += len(text)
         self.size += len(text.encode("utf-8", "surrogatepass"))
         self.parts.append(text)
         return self.size <= self.limit
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Output, and a map back to the template for messages about the output."""
+
+    text: str
+    template: str
+    trace: tuple[tuple[int, int, bool], ...]
+
+    def source_line(self, line: int) -> int:
+        """The template line that produced output line `line` (both from 1)."""
+        offset = 0
+        for _ in range(line - 1):
+            found = self.text.find("\n", offset)
+            if found < 0:
+                break
+            offset = found + 1
+        source = 0
+        for out_at, src_at, copied in self.trace:
+            if out_at > offset:
+                break
+            source = src_at + (offset - out_at if copied else 0)
+        return self.template.count("\n", 0, source) + 1
 
 
 class Executor:
@@ -73,22 +111,22 @@ class Executor:
 
     # statements
 
-    def run(self, data: Any) -> str:
+    def run(self, data: Any) -> Rendered:
         self.vars = [("$", data)]
         try:
             self.walk(data, self.parsed.root)
         except RecursionError:
             raise self.fail("template is nested too deeply") from None
-        return "".join(self.out.parts)
+        return Rendered("".join(self.out.parts), self.parsed.text, tuple(self.out.trace))
 
-    def write(self, text: str) -> None:
-        if not self.out.write(text):
+    def write(self, text: str, source: int, copied: bool = False) -> None:
+        if not self.out.write(text, source, copied):
             raise self.fail(f"rendered template exceeds {self.out.limit} bytes")
 
     def walk(self, dot: Any, node: n.Node) -> None:
         self.at(node)
         if isinstance(node, n.Text):
-            self.write(node.text)
+            self.write(node.text, node.pos, copied=True)
         elif isinstance(node, n.Action):
             value = self.eval_pipeline(dot, node.pipe)
             if not node.pipe.decl:
@@ -113,7 +151,7 @@ class Executor:
 
     def print_value(self, node: n.Node, value: Any) -> None:
         self.at(node)
-        self.write("<no value>" if value is MISSING else format_value(value))
+        self.write("<no value>" if value is MISSING else format_value(value), node.pos)
 
     def walk_if_or_with(self, dot: Any, node: n.If | n.With) -> None:
         mark = len(self.vars)
@@ -305,6 +343,8 @@ class Executor:
             return MISSING
         if receiver is None:
             raise self.fail(f"nil pointer evaluating interface {{}}.{name}")
+        if isinstance(receiver, Probe):
+            return receiver
         if isinstance(receiver, Struct):
             if name in receiver.fields:
                 if has_args:
@@ -315,6 +355,8 @@ class Executor:
                 raise self.fail(f"{name} is not a method but has arguments")
             if name in receiver:
                 return receiver[name]
+            if isinstance(receiver, ProbeMap):
+                return receiver.probe
             if self.missing_key_error:
                 raise self.fail(f"map has no entry for key {go_quote(name)}")
             return MISSING

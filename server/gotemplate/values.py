@@ -61,6 +61,20 @@ class Nil:
     type_name: str
 
 
+class Probe(str):
+    """A stand-in value for checking a template before its data exists: it is a string
+    (`"0"` unless told otherwise), and any field of it is itself."""
+
+    __slots__ = ()
+
+
+class ProbeMap(dict[str, Any]):
+    """A map that answers every key it lacks with `Probe("0")`, so a template checked
+    without its hardware map still renders all the way through."""
+
+    probe = Probe("0")
+
+
 def type_name(value: Any) -> str:
     """The Go type a value stands for, as Go's error messages spell it."""
     if value is None or value is MISSING:
