@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from server.gotemplate import Rendered, TemplateError, render_traced
+from server.gotemplate import Rendered, TemplateError, check, render_traced
 from server.tinkerbell.data import probe_data, template_data
 from server.tinkerbell.errors import TinkerbellError
 from server.tinkerbell.hardware import Hardware
@@ -51,6 +51,10 @@ def _size_check(source: str) -> None:
 
 
 def _render(source: str, data: Any, context: str) -> Rendered:
+    try:
+        check(source)
+    except TemplateError as err:
+        raise TinkerbellError(err.message, line=err.line) from None
     try:
         return render_traced(source, data)
     except TemplateError as err:

@@ -86,6 +86,7 @@ class RenderedTask:
     worker: str
     actions: tuple[RenderedAction, ...]
     line: int = 0
+    worker_line: int = 0
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,8 @@ def _task(reader: Reader, node: yaml.Node, path: str) -> RenderedTask:
             )
         seen[action.name] = i
         actions.append(action)
-    return RenderedTask(name, worker, tuple(actions), line_of(node))
+    worker_line = line_of(fields["worker"]) if "worker" in fields else line_of(node)
+    return RenderedTask(name, worker, tuple(actions), line_of(node), worker_line)
 
 
 def read_workflow(text: str) -> RenderedWorkflow:
@@ -268,6 +270,6 @@ def check_workers(workflow: RenderedWorkflow) -> None:
             raise TinkerbellError(
                 "worker is empty after rendering: give the hardware map the key the template "
                 "uses for it (e.g. device_1=MAC)",
-                line=task.line,
+                line=task.worker_line,
                 field=f"tasks[{i}].worker",
             )

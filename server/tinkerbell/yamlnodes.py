@@ -54,7 +54,8 @@ def compose(text: str, what: str, limit: int) -> list[yaml.Node]:
     if size > limit:
         raise TinkerbellError(f"{what} is {size} bytes, more than the limit of {limit}")
     try:
-        return [doc for doc in yaml.compose_all(text, Loader=_Loader) if doc is not None]
+        documents = yaml.compose_all(text, Loader=_Loader)
+        return [doc for doc in documents if doc is not None and not Reader.is_null(doc)]
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = int(mark.line) + 1 if mark else 0
