@@ -26,11 +26,14 @@ from typing import Any
 
 from server.gotemplate.builtins import BUILTINS
 from server.gotemplate.errors import TemplateError, position
-from server.gotemplate.execute import Executor, Rendered
+from server.gotemplate.execute import Executor
 from server.gotemplate.extras import TINKERBELL_FUNCS
 from server.gotemplate.funcs import Func, FuncMap
+from server.gotemplate.output import Rendered
 from server.gotemplate.parser import Parsed, parse
+from server.gotemplate.sprig_collections import COLLECTION_FUNCS
 from server.gotemplate.sprig_data import DATA_FUNCS
+from server.gotemplate.sprig_regex import REGEX_FUNCS
 from server.gotemplate.sprig_strings import STRING_FUNCS
 from server.gotemplate.values import MISSING, Nil, Probe, ProbeMap, Struct
 
@@ -53,7 +56,14 @@ __all__ = [
 DEFAULT_LIMIT = 256 * 1024
 
 # Later tables win, as template.Funcs() does: Sprig's `slice` replaces Go's.
-FUNCS: FuncMap = {**BUILTINS, **STRING_FUNCS, **DATA_FUNCS, **TINKERBELL_FUNCS}
+FUNCS: FuncMap = {
+    **BUILTINS,
+    **STRING_FUNCS,
+    **REGEX_FUNCS,
+    **DATA_FUNCS,
+    **COLLECTION_FUNCS,
+    **TINKERBELL_FUNCS,
+}
 
 # In Sprig's hermetic map, but not here: they read a clock or randomness, or make keys.
 NOT_PROVIDED = frozenset(

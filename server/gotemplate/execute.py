@@ -9,13 +9,13 @@ number prints nothing but costs time) and `{{template}}` calls nested past
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from server.gotemplate import nodes as n
+from server.gotemplate.arguments import Arguments
 from server.gotemplate.errors import FuncError, TemplateError, position
 from server.gotemplate.funcs import GO_TYPE, Func, FuncMap
+from server.gotemplate.output import Output, Rendered
 from server.gotemplate.parser import Parsed
 from server.gotemplate.printing import format_value, go_quote, sort_keys
 from server.gotemplate.values import (
@@ -41,53 +41,12 @@ class _Continue(Exception):
     pass
 
 
-@dataclass
-class _Output:
-    limit: int
-    parts: list[str] = field(default_factory=list)
-    size: int = 0
-    length: int = 0  # characters so far
-    # (output offset, template offset, copied text?) for each write: see Rendered.source_line
-    trace: list[tuple[int, int, bool]] = field(default_factory=list)
-
-    def write(self, text: str, source: int, copied: bool) -> bool:
-        self.trace.append((self.length, source, copied))
-        self.length += len(text)
-        self.size += len(text.encode("utf-8", "surrogatepass"))
-        self.parts.append(text)
-        return self.size <= self.limit
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """Output, and a map back to the template for messages about the output."""
-
-    text: str
-    template: str
-    trace: tuple[tuple[int, int, bool], ...]
-
-    def source_line(self, line: int) -> int:
-        """The template line that produced output line `line` (both from 1)."""
-        offset = 0
-        for _ in range(line - 1):
-            found = self.text.find("\n", offset)
-            if found < 0:
-                break
-            offset = found + 1
-        source = 0
-        for out_at, src_at, copied in self.trace:
-            if out_at > offset:
-                break
-            source = src_at + (offset - out_at if copied else 0)
-        return self.template.count("\n", 0, source) + 1
-
-
-class Executor:
+class Executor(Arguments):
     def __init__(self, parsed: Parsed, funcs: FuncMap, missing_key_error: bool, limit: int) -> None:
         self.parsed = parsed
         self.funcs = funcs
         self.missing_key_error = missing_key_error
-        self.out = _Output(limit)
+        self.out = Output(limit)
         self.vars: list[tuple[str, Any]] = []
         self.node: n.Node | None = None
         self.steps = 0
@@ -291,12 +250,6 @@ class Executor:
             return first.value
         raise self.fail(f"can't evaluate command {first}")  # pragma: no cover
 
-    def ideal(self, number: n.Number) -> Any:
-        value = number.ideal()
-        if is_int(value) and not -(2**63) <= value < 2**63:
-            raise self.fail(f"{number.text} overflows int")
-        return value
-
     def eval_field_node(self, dot: Any, node: n.Field, args: tuple[n.Node, ...], final: Any) -> Any:
         self.at(node)
         return self.eval_field_chain(dot, node, node.names, args, final)
@@ -446,54 +399,6 @@ class Executor:
         if isinstance(node, n.Chain):
             return self.check_type(self.eval_chain(dot, node, (), _NO_FINAL), kind)
         return self.literal(kind, node)
-
-    def literal(self, kind: str, node: n.Node) -> Any:
-        if kind in ("any", "value"):
-            if isinstance(node, n.Bool):
-                return node.value
-            if isinstance(node, n.Number):
-                return self.ideal(node)
-            if isinstance(node, n.String):
-                return node.value
-        elif kind == "string" and isinstance(node, n.String):
-            return node.value
-        elif kind == "int" and isinstance(node, n.Number) and node.int_value is not None:
-            return node.int_value
-        elif kind == "float" and isinstance(node, n.Number) and node.float_value is not None:
-            return node.float_value
-        elif kind == "bool" and isinstance(node, n.Bool):
-            return node.value
-        expected = {"string": "string", "int": "integer", "float": "float", "bool": "bool"}
-        if kind in expected:
-            raise self.fail(f"expected {expected[kind]}; found {node}")
-        raise self.fail(f"can't handle {node} for arg of type {GO_TYPE[kind]}")
-
-    def check_type(self, value: Any, kind: str) -> Any:
-        """Go's validateType: may this value be passed where `kind` is expected?"""
-        if kind == "value":
-            return value
-        if value is MISSING:
-            if kind == "any":
-                return None
-            if kind in ("map", "list"):
-                return {} if kind == "map" else ()
-            raise self.fail(f"invalid value; expected {GO_TYPE[kind]}")
-        if kind == "any":
-            return value
-        if not _ASSIGNABLE[kind](value):
-            got = "interface {}" if value is None else type_name(value)
-            raise self.fail(f"wrong type for value; expected {GO_TYPE[kind]}; got {got}")
-        return value
-
-
-_ASSIGNABLE: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "int": is_int,
-    "float": lambda v: isinstance(v, float),
-    "bool": lambda v: isinstance(v, bool),
-    "map": lambda v: isinstance(v, dict),
-    "list": lambda v: isinstance(v, list | tuple),
-}
 
 
 class _NoFinal:

@@ -98,6 +98,23 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def kind_of(value: Any) -> str:
+    """reflect.Kind's name for a value: bool, int, float64, string, slice, map, ptr, struct,
+    or invalid for nil."""
+    if isinstance(value, Struct | Nil):
+        return "struct" if isinstance(value, Struct) else "ptr"
+    name = type_name(value)
+    return _KINDS.get(name, name)
+
+
+_KINDS = {
+    "<nil>": "invalid",
+    "[]string": "slice",
+    "[]interface {}": "slice",
+    "map[string]interface {}": "map",
+}
+
+
 def is_true(value: Any) -> bool:
     """Go's truth: false, 0, nil and empty strings, slices and maps are false; structs true."""
     if value is None or value is MISSING or isinstance(value, Nil):
