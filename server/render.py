@@ -108,7 +108,13 @@ class _Interim:
     @staticmethod
     def documents(text: str) -> list[Document]:
         out: list[Document] = []
-        for doc in yaml.safe_load_all(text):
+        try:
+            docs = list(yaml.safe_load_all(text))
+        except yaml.YAMLError as err:
+            raise TemplateProblem(f"not YAML: {err}") from None
+        for doc in docs:
+            if not isinstance(doc, dict):
+                raise TemplateProblem("each document must be a Tinkerbell object (a mapping)")
             kind, meta, spec = doc.get("kind"), doc.get("metadata") or {}, doc.get("spec") or {}
             if kind == "Template":
                 out.append(TemplateDoc(meta["name"], spec["data"]))

@@ -22,7 +22,14 @@ from server.api.problems import PROBLEMS
 from server.errors import NotFound
 from server.store import hardware as hw
 
-router = APIRouter(tags=["metadata"], responses={404: PROBLEMS[404]})
+# the answers are text/plain; errors stay Problem JSON, which the spec must say itself
+_JSON_PROBLEM = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+router = APIRouter(
+    tags=["metadata"],
+    responses={
+        s: {"description": PROBLEMS[s]["description"], "content": _JSON_PROBLEM} for s in (404, 422)
+    },
+)
 Version = Annotated[str, PathParam(pattern=r"^(latest|\d{4}-\d{2}-\d{2})$")]
 KEYS = ("instance-id", "hostname", "local-hostname", "local-ipv4", "public-keys/")
 

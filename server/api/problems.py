@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from agent.provision import wire
 from server.api.wire_models import Problem
@@ -22,6 +23,7 @@ log = logging.getLogger("metalinit.server")
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": what}
     for status, what in (
+        (400, "the body is not JSON"),
         (401, "no token, or not a valid one"),
         (403, "a token of the wrong kind, or another machine's workflow"),
         (404, "not found (for lookup: an unknown machine, retry later)"),
@@ -51,6 +53,17 @@ def validation_detail(err: RequestValidationError) -> str:
     return "; ".join(messages)
 
 
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route takes at this path: Starlette's own 405 names only the
+    methods of the first route that matched the path, and FastAPI has a route per method."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServerError)
     async def _server_error(_request: Request, err: ServerError) -> JSONResponse:
@@ -70,8 +83,11 @@ def install(app: FastAPI) -> None:
         return _problem(422, wire.Problem(str(err), "invalid"))
 
     @app.exception_handler(HTTPException)
-    async def _http(_request: Request, err: HTTPException) -> JSONResponse:
-        return _problem(err.status_code, wire.Problem(str(err.detail), "http"), err.headers)
+    async def _http(request: Request, err: HTTPException) -> JSONResponse:
+        headers = dict(err.headers or {})
+        if err.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return _problem(err.status_code, wire.Problem(str(err.detail), "http"), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, err: Exception) -> JSONResponse:
