@@ -25,6 +25,7 @@ class HardwareIn(_Body):
     metadata: dict[str, Any] = Field(default_factory=dict)
     user_data: Annotated[str, Field(max_length=1024 * 1024)] = ""
     allow_netboot: bool = True
+    spec: dict[str, Any] | None = None  # a whole Tinkerbell HardwareSpec, the others on top
 
 
 class HardwareView(BaseModel):
@@ -34,6 +35,7 @@ class HardwareView(BaseModel):
     interfaces: list[dict[str, Any]]
     metadata: dict[str, Any]
     user_data: str
+    spec: dict[str, Any]  # Tinkerbell's HardwareSpec, as templates see it
     allow_netboot: bool
     inventory: dict[str, Any] | None
     inventory_at: float | None

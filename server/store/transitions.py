@@ -16,7 +16,8 @@ from agent.provision.wire import ActionState, WorkflowState
 from server.errors import NotFound
 from server.states import overdue, retries_left, workflow_end
 from server.store.dialect import upsert
-from server.store.schema import action, hardware, report, workflow
+from server.store.hardware import disallow_netboot
+from server.store.schema import action, report, workflow
 
 A = ActionState
 W = WorkflowState
@@ -134,11 +135,7 @@ def apply(
             wf_state = W.SUCCESS
             _set_workflow(conn, wf.id, state=W.SUCCESS.value, stopped_at=now, message="")
             if wf.toggle_netboot:
-                conn.execute(
-                    update(hardware)
-                    .where(hardware.c.id == wf.hardware_id)
-                    .values(allow_netboot=False)
-                )
+                disallow_netboot(conn, wf.hardware_id)
     elif retries_left(attempt, act.first_attempt, act.retries):
         retry = True
         _set_action(
