@@ -60,7 +60,7 @@ def check_template(source: str) -> str:
 
 def _hardware(record: HardwareRecord) -> Any:
     try:
-        return tb.Hardware(record.name, record.spec)
+        return tb.Hardware(record.name, record.spec, labels=record.labels)
     except tb.TinkerbellError as err:
         raise HardwareProblem(f"hardware {record.name}: {err}") from None
 
@@ -99,7 +99,7 @@ def _document(obj: Any) -> Document:
     if isinstance(obj, tb.Hardware):
         netboot_given = any(i.netboot is not None for i in obj.interfaces)
         allow = obj.allow_pxe if netboot_given else True
-        return HardwareRecord(obj.name, dict(obj.spec), allow)
+        return HardwareRecord(obj.name, dict(obj.spec), allow, dict(obj.labels))
     if isinstance(obj, tb.TemplateObject):
         return TemplateDoc(obj.name, obj.data)
     if obj.disabled:

@@ -63,6 +63,8 @@ class Interface:
 class Hardware:
     name: str
     spec: Mapping[str, Any] = field(default_factory=dict)
+    namespace: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def interfaces(self) -> tuple[Interface, ...]:

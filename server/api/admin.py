@@ -60,6 +60,7 @@ def put_hardware(name: HardwareName, body: HardwareIn, request: Request) -> Any:
         user_data=body.user_data,
         allow_netboot=body.allow_netboot,
         spec=body.spec,
+        labels=body.labels,
     )
     render.check_hardware(record)
     now = time.time()

@@ -23,6 +23,7 @@ def hardware_view(conn: Connection, row: Row[Any]) -> dict[str, Any]:
         "metadata": record.metadata(),
         "user_data": record.user_data(),
         "spec": record.spec,
+        "labels": record.labels,
         "allow_netboot": bool(row.allow_netboot),
         "inventory": row.inventory,
         "inventory_at": row.inventory_at,

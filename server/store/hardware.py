@@ -24,6 +24,7 @@ class HardwareRecord:
     name: str
     spec: dict[str, Any] = field(default_factory=dict)
     allow_netboot: bool = True
+    labels: dict[str, str] = field(default_factory=dict)  # free-form
 
     def interfaces(self) -> list[dict[str, Any]]:
         found = self.spec.get("interfaces") or []
@@ -76,6 +77,7 @@ def compose(
     user_data: str = "",
     allow_netboot: bool = True,
     spec: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> HardwareRecord:
     """A record from the admin API's fields: `spec` (a whole HardwareSpec) as the base,
     each other field given replacing its part, and one interface for each MAC that no
@@ -104,11 +106,11 @@ def compose(
         base["metadata"] = dict(metadata)
     if user_data:
         base["userData"] = user_data
-    return HardwareRecord(name, base, allow_netboot)
+    return HardwareRecord(name, base, allow_netboot, dict(labels or {}))
 
 
 def record_of(row: Row[Any]) -> HardwareRecord:
-    return HardwareRecord(str(row.name), dict(row.spec), bool(row.allow_netboot))
+    return HardwareRecord(str(row.name), dict(row.spec), bool(row.allow_netboot), dict(row.labels))
 
 
 def _canonical(spec: dict[str, Any]) -> dict[str, Any]:
@@ -131,14 +133,21 @@ def _canonical(spec: dict[str, Any]) -> dict[str, Any]:
 
 def save(conn: Connection, record: HardwareRecord, now: float) -> int:
     """Create the hardware, or replace the record of that name; returns its id."""
-    record = HardwareRecord(record.name, _canonical(record.spec), record.allow_netboot)
+    record = HardwareRecord(
+        record.name, _canonical(record.spec), record.allow_netboot, record.labels
+    )
     macs = record.macs()
     if not macs:
         raise BadRequest(f"hardware {record.name!r}: give it at least one MAC")
     row = conn.execute(
         select(hardware.c.id).where(hardware.c.name == record.name).with_for_update()
     ).first()
-    values = {"allow_netboot": record.allow_netboot, "spec": record.spec, "updated_at": now}
+    values = {
+        "allow_netboot": record.allow_netboot,
+        "spec": record.spec,
+        "labels": dict(record.labels),
+        "updated_at": now,
+    }
     if row is None:
         hw_id = int(
             conn.execute(

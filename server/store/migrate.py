@@ -23,8 +23,10 @@ class SchemaError(ServerError):
 def _v1_to_v2(conn: Connection) -> None:
     """Version 1 kept disks, interfaces, metadata and user_data in columns of their own;
     version 2 keeps the whole Tinkerbell HardwareSpec in `spec`, so nothing a Hardware
-    object carried is lost. The spec is made from the four columns, which then go."""
+    object carried is lost, and free-form `labels`. The spec is made from the four
+    columns, which then go."""
     conn.execute(text("ALTER TABLE hardware ADD COLUMN spec JSON"))
+    conn.execute(text("ALTER TABLE hardware ADD COLUMN labels JSON"))
     old = text("SELECT id, disks, interfaces, metadata, user_data FROM hardware")
     for row in conn.execute(old).all():
         spec: dict[str, Any] = {"interfaces": _json(conn, row.interfaces)}
@@ -35,11 +37,12 @@ def _v1_to_v2(conn: Connection) -> None:
             spec["metadata"] = _json(conn, row.metadata)
         if row.user_data:
             spec["userData"] = row.user_data
-        conn.execute(update(hardware).where(hardware.c.id == row.id).values(spec=spec))
+        conn.execute(update(hardware).where(hardware.c.id == row.id).values(spec=spec, labels={}))
     for column in ("disks", "interfaces", "metadata", "user_data"):
         conn.execute(text(f"ALTER TABLE hardware DROP COLUMN {column}"))
     if conn.dialect.name == "postgresql":
         conn.execute(text("ALTER TABLE hardware ALTER COLUMN spec SET NOT NULL"))
+        conn.execute(text("ALTER TABLE hardware ALTER COLUMN labels SET NOT NULL"))
 
 
 def _json(conn: Connection, value: Any) -> Any:

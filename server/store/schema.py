@@ -43,6 +43,7 @@ hardware = Table(
     # Tinkerbell's HardwareSpec as JSON: disks, interfaces, metadata, userData, and whatever
     # else a Hardware object carried (templates see all of it as .hardware.spec)
     Column("spec", JSON, nullable=False),
+    Column("labels", JSON, nullable=False),  # free-form KEY: VALUE (a Hardware's metadata.labels)
     Column("inventory", JSON),  # the worker's, from its last lookup
     Column("inventory_at", Float),
     Column("agent_version", String(100)),
