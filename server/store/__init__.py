@@ -11,6 +11,8 @@ On PostgreSQL, state changes lock the workflow row (`SELECT … FOR UPDATE`) fir
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -57,6 +59,13 @@ class Store:
         self.engine = (
             _sqlite_engine(sa_url) if backend == "sqlite" else _pg_engine(sa_url, pool_size)
         )
+        # SQLite has one writer at a time. Threads of this process that want to write
+        # queue here instead of in SQLite's busy handler, which sleeps in steps of up to
+        # 100 ms (a tail latency of its own). Correctness does not rest on this lock:
+        # SQLite's own lock still orders writers, across processes too.
+        self._writers: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if backend == "sqlite" else contextlib.nullcontext()
+        )
         migrate(self.engine)
 
     def write(self, fn: Callable[[Connection], T], *, durable: bool = True) -> T:
@@ -67,7 +76,11 @@ class Store:
         options = {"metalinit_write": True, "metalinit_durable": durable}
         for attempt in range(RETRIES):
             try:
-                with self.engine.connect().execution_options(**options) as conn, conn.begin():
+                with (
+                    self._writers,
+                    self.engine.connect().execution_options(**options) as conn,
+                    conn.begin(),
+                ):
                     return fn(conn)
             except DBAPIError as err:
                 if _deadlock(err) and attempt < RETRIES - 1:

@@ -53,6 +53,9 @@ class Plan:
     log_batches: int = 1
     duplicate_reports: bool = False  # send each report twice, at the same time
     think: Think = Think()
+    # a fixed script (for comparing servers): exactly this many actions, then one last
+    # NEXT, whatever the answers say; the baseline answers NEXT with the same action always
+    scripted_actions: int | None = None
 
 
 class Worker:
@@ -133,6 +136,9 @@ class Worker:
                 self.token = data["token"]
                 break
             await asyncio.sleep(0.2)
+        if self.plan.scripted_actions is not None:
+            await self.run_script(self.plan.scripted_actions)
+            return
         while time.monotonic() < deadline:
             await self.think()
             status, data = await self.call("next", wire.NEXT, {})
@@ -151,6 +157,20 @@ class Worker:
                 await asyncio.sleep(min(reply.retry_after, 1.0))
                 continue
             await self.run_action(reply.action)
+
+    async def run_script(self, actions: int) -> None:
+        for _ in range(actions):
+            await self.think()
+            status, data = await self.call("next", wire.NEXT, {})
+            reply = wire.NextReply.from_json(data) if status == 200 else None
+            if reply is None or reply.action is None:
+                self.tally.errors.append(f"{self.mac}: next: {status} {data}")
+                return
+            await self.run_action(reply.action)
+        await self.think()
+        status, data = await self.call("next", wire.NEXT, {})
+        if status == 200:
+            self.tally.workers_done += 1
 
 
 async def run_fleet(
