@@ -1,7 +1,7 @@
 """Benchmark: the machine API under 500 simulated workers, on loopback.
 
 In one run, the same scripted load (asyncio, one connection per worker, think times from
-a fixed seed; each worker: lookup, then ACTIONS times next → report RUNNING → heartbeats
+a fixed seed; workers boot at random moments over --spread seconds; each worker: lookup, then ACTIONS times next → report RUNNING → heartbeats
 with progress → log lines → report SUCCESS, then a last next) against:
   (a) one `metalinit serve` on SQLite,
   (b) two `metalinit serve` on one PostgreSQL (workers split between them),
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.server import postgres  # noqa: E402
-from tests.server.fleet import Fleet, action, task, template_text  # noqa: E402
+from tests.server.fleet import Fleet, action, task  # noqa: E402
 from tests.server.serving import Served, serving  # noqa: E402
 from tests.server.simulated import Plan, Tally, Think, percentile, run_fleet  # noqa: E402
 
@@ -165,6 +165,12 @@ def main() -> int:
     p.add_argument("--think-min", type=float, default=0.5)
     p.add_argument("--think-max", type=float, default=1.5)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--spread",
+        type=float,
+        default=10.0,
+        help="workers boot at random moments over this many seconds",
+    )
     p.add_argument("--limit", type=float, default=300.0, help="seconds per setup, at most")
     args = p.parse_args()
     plan = Plan(

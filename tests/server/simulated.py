@@ -56,6 +56,7 @@ class Plan:
     # a fixed script (for comparing servers): exactly this many actions, then one last
     # NEXT, whatever the answers say; the baseline answers NEXT with the same action always
     scripted_actions: int | None = None
+    start_spread: float = 0.0  # each worker boots at a random moment in [0, this) seconds
 
 
 class Worker:
@@ -129,6 +130,8 @@ class Worker:
         await self.report(spec, wire.ActionState.SUCCESS)
 
     async def run(self, deadline: float) -> None:
+        if self.plan.start_spread > 0:
+            await asyncio.sleep(self.rng.uniform(0, self.plan.start_spread))
         body = wire.LookupRequest((self.mac,), {"cpu": {"count": 2}}, "simulated").to_json()
         while time.monotonic() < deadline:
             status, data = await self.call("lookup", wire.LOOKUP, body)
