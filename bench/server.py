@@ -87,7 +87,7 @@ def baseline(tmp: Path) -> Iterator[str]:
             "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(('127.0.0.1',0)); s.listen(2048)\n"
             f"open({str(sock)!r},'w').write(str(s.getsockname()[1]))\n"
             "import baseline_app\n"
-            "uvicorn.Server(uvicorn.Config(baseline_app.app, log_level='warning', access_log=False)).run(sockets=[s])",
+            "uvicorn.Server(uvicorn.Config(baseline_app.app, log_level='warning', access_log=False, timeout_keep_alive=75, loop='asyncio')).run(sockets=[s])",
         ],
         cwd=tmp,
     )

@@ -197,6 +197,9 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=args.access_log,
         timeout_graceful_shutdown=10,
+        # longer than any worker's pause between calls (heartbeats every 10 s): a kept-alive
+        # connection the server closes just as the worker reuses it fails that request
+        timeout_keep_alive=75,
         lifespan="on",
         log_level=args.log_level,
     )

@@ -69,8 +69,9 @@ class Postgres:
         return self.url(name)
 
     def restart(self) -> None:
-        done = _as_postgres(BIN / "pg_ctl", "-D", self.data, "-l", self.root / "log", "-m", "fast",
-                            "-w", "restart")
+        done = _as_postgres(
+            BIN / "pg_ctl", "-D", self.data, "-l", self.root / "log", "-m", "fast", "-w", "restart"
+        )
         if done.returncode != 0:
             raise RuntimeError(f"pg_ctl restart failed: {done.stderr}")
 

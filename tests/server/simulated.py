@@ -85,7 +85,11 @@ class Worker:
     ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         start = time.perf_counter()
-        reply = await (client or self._client()).post(path, json=body, headers=headers)
+        try:
+            reply = await (client or self._client()).post(path, json=body, headers=headers)
+        except httpx.TransportError as err:  # counted, and the caller's loop goes on
+            self.tally.errors.append(f"{kind}: {type(err).__name__} {err}")
+            return 0, {}
         self.tally.latencies[kind].append(time.perf_counter() - start)
         return reply.status_code, reply.json()
 
