@@ -65,7 +65,7 @@ class Case:
         return line
 
 
-BOTH = {"Entrypoint": [PROBE, "e1"], "Cmd": ["c1", "c2"], "Env": [PATH]}
+BOTH: dict[str, object] = {"Entrypoint": [PROBE, "e1"], "Cmd": ["c1", "c2"], "Env": [PATH]}
 CASES = [
     Case("scratch, no User, no Env", "scratch", {"Entrypoint": ["/probe"]}),
     Case("scratch, User a number", "scratch", {"Entrypoint": ["/probe"], "User": "1000"}),
