@@ -38,6 +38,7 @@ AGENT_VERSION = "metalinit 0.1"
 # not answer: the machine goes down after this anyway (the server then sees it look up
 # again and marks the action FAILED, and serves it again if it has retries left).
 TERMINAL_REPORT_WAIT = 120.0
+STOP_DELIVERY_WAIT = 10.0  # a stopped worker's last reports get this long to reach the server
 
 
 class Ending(enum.Enum):
@@ -98,6 +99,15 @@ class Worker:
         self.outbox = Outbox(self.client, self.log, Backoff())
         self.outbox.start()
         self._relookups = Backoff()  # reset by every answered NEXT
+        self._running: Attempt | None = None
+
+    def cancel(self) -> None:
+        """Stop: the running action is killed (and reported), then run() returns."""
+        self.stop.set()
+        running = self._running
+        if running is not None:
+            running.signals.message = "the worker was stopped"
+            running.signals.cancelled.set()
 
     def run(self) -> WorkflowEnd:
         retry = Backoff()
@@ -175,9 +185,13 @@ class Worker:
         return Backoff(session.reply.backoff_initial, session.reply.backoff_max)
 
     def _delivered(self, session: _Session, timeout: float | None = None) -> bool:
-        """Wait until the outbox is empty; False if `timeout` passed first."""
+        """Wait until the outbox is empty; False if `timeout` passed first (or, once the
+        worker is stopped, STOP_DELIVERY_WAIT)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.stop.is_set():
+        while True:
+            if self.stop.is_set():
+                cap = time.monotonic() + STOP_DELIVERY_WAIT
+                deadline = cap if deadline is None else min(deadline, cap)
             left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
             result = session.outbox.wait(max(0.0, left))
             if result is Delivery.NEEDS_LOOKUP:
@@ -186,7 +200,6 @@ class Worker:
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
-        raise _LookUpAgain
 
     def _workflow(self, session: _Session) -> WorkflowEnd:
         backoff = self._backoff(session)
@@ -252,8 +265,11 @@ class Worker:
             f"{spec.retries + 1}, timeout {spec.timeout} s"
         )
         session.outbox.put(wire.Report(spec.id, spec.attempt, wire.ActionState.RUNNING))
-        attempt = self._attempt(session, spec)
-        outcome = attempt.run()
+        attempt = self._running = self._attempt(session, spec)
+        try:
+            outcome = attempt.run()
+        finally:
+            self._running = None
         self._after_action()
         report = wire.Report(
             spec.id, spec.attempt, outcome.state, outcome.message, round(outcome.seconds, 3)
