@@ -18,7 +18,6 @@ from agent.provision.sysfs import SysDevice
 from agent.provision.vpd import (
     Identity,
     ata_identity,
-    collapse_whitespace,
     safe_name,
     scsi_identity,
 )
@@ -65,6 +64,10 @@ def _scsi(disk: SysDevice, paths: tuple[str, ...]) -> DiskIds:
         return DiskIds("scsi", by_path=paths)
     vendor_field = (device.raw("vendor") or "").rstrip("\n")
     model_field = (device.raw("model") or "").rstrip("\n")
+    model = " ".join(model_field.split()) or None
+    vendor = " ".join(vendor_field.split()) or None
+    if device.find_up("usb") is not None:  # udev's usb_id names these; not composed here
+        return DiskIds("usb", model, vendor, None, None, (), paths)
     found: Identity | None = None
     bus = "scsi"
     if vendor_field.strip() == "ATA":
@@ -73,8 +76,6 @@ def _scsi(disk: SysDevice, paths: tuple[str, ...]) -> DiskIds:
     else:
         found = scsi_identity(device.binary("vpd_pg83"), device.binary("vpd_pg80"),
                               vendor_field, model_field)  # fmt: skip
-    model = collapse_whitespace(model_field) or None
-    vendor = collapse_whitespace(vendor_field) or None
     if found is None:
         return DiskIds(bus, model, vendor, None, None, (), paths)
     by_id = [f"{bus}-{found.serial}"]

@@ -16,7 +16,7 @@ SAFE = "#+-.:=@_"  # besides letters and digits, what udev keeps in a name
 
 PG89_IDENTIFY = 60  # IDENTIFY DEVICE data starts here in the ATA Information VPD page
 IDENTIFY_SIZE = 512
-ATA_SERIAL = (10, 20)  # word offset, words
+ATA_SERIAL = (10, 10)  # first word, words
 ATA_MODEL = (27, 20)
 ATA_WWN_WORD = 108
 ATA_WWN_NAA_IEEE = 0x5000  # word 108, bits 15:12
@@ -46,7 +46,7 @@ PREFERENCE: tuple[tuple[int, int | None, int], ...] = (
 class Identity:
     serial: str  # ID_SERIAL, what by-id names carry after the bus
     serial_short: str | None = None  # ID_SERIAL_SHORT: the device's own serial number
-    model: str | None = None
+    model: str | None = None  # readable: single spaces, as lsblk shows it
     wwn: str | None = None  # ID_WWN_WITH_EXTENSION, "0x…"
 
 
@@ -87,7 +87,8 @@ def ata_identity(pg89: bytes) -> Identity | None:
     identify = pg89[PG89_IDENTIFY : PG89_IDENTIFY + IDENTIFY_SIZE]
     if len(identify) < IDENTIFY_SIZE:
         return None
-    model = safe_name(collapse_whitespace(_ata_string(identify, *ATA_MODEL)))
+    readable = " ".join(_ata_string(identify, *ATA_MODEL).split())
+    model = safe_name(collapse_whitespace(readable))
     serial = safe_name(collapse_whitespace(_ata_string(identify, *ATA_SERIAL)))
     if not model:
         return None
@@ -95,7 +96,7 @@ def ata_identity(pg89: bytes) -> Identity | None:
     wwn = None
     if (words[0] & 0xF000) == ATA_WWN_NAA_IEEE:
         wwn = f"0x{(words[0] << 48) | (words[1] << 32) | (words[2] << 16) | words[3]:x}"
-    return Identity(f"{model}_{serial}" if serial else model, serial or None, model, wwn)
+    return Identity(f"{model}_{serial}" if serial else model, serial or None, readable, wwn)
 
 
 def scsi_identity(
@@ -112,7 +113,7 @@ def scsi_identity(
         return None
     serial, short, wwn = found
     return Identity(safe_name(collapse_whitespace(serial)), short.strip() or None,
-                    safe_name(collapse_whitespace(model)) or None, wwn)  # fmt: skip
+                    " ".join(model.split()) or None, wwn)  # fmt: skip
 
 
 def _from_pg83(page: bytes, vendor: str, model: str) -> tuple[str, str, str | None] | None:

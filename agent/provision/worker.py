@@ -100,13 +100,15 @@ class Worker:
         self.outbox.start()
         self._relookups = Backoff()  # reset by every answered NEXT
         self._running: Attempt | None = None
+        self._stop_reason = "the worker was stopped"
 
-    def cancel(self) -> None:
-        """Stop: the running action is killed (and reported), then run() returns."""
+    def cancel(self, reason: str = "the worker was stopped") -> None:
+        """Stop: the running action is killed (and reported), then run() returns RESCUE."""
+        self._stop_reason = reason
         self.stop.set()
         running = self._running
         if running is not None:
-            running.signals.message = "the worker was stopped"
+            running.signals.message = reason
             running.signals.cancelled.set()
 
     def run(self) -> WorkflowEnd:
@@ -136,7 +138,7 @@ class Worker:
                 self._sleep(delay)
                 continue
             return end
-        return WorkflowEnd(Ending.RESCUE, reason="the worker was stopped")
+        return WorkflowEnd(Ending.RESCUE, reason=self._stop_reason)
 
     @property
     def _retries_failed_workflows(self) -> bool:
