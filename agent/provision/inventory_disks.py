@@ -8,6 +8,7 @@ IPA's `lsblk`-based listing leaves out everything that is not a disk.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,13 @@ from agent.provision.sysfs import SysDevice
 
 UDEV_DATA = Path("/run/udev/data")
 # What udev knows better than sysfs (the full ATA model, a SCSI serial from page 0x80),
-# as (inventory key, udev property) in order of preference.
+# as (inventory key, udev properties in order of preference). The _ENC forms keep the
+# spaces that udev turns into `_` in the plain ones.
 UDEV_KEYS = (
-    ("model", "ID_MODEL"),
-    ("vendor", "ID_VENDOR"),
-    ("serial", "ID_SERIAL_SHORT"),
-    ("wwn", "ID_WWN_WITH_EXTENSION"),
-    ("wwn", "ID_WWN"),
+    ("model", ("ID_MODEL_ENC", "ID_MODEL")),
+    ("vendor", ("ID_VENDOR_ENC", "ID_VENDOR")),
+    ("serial", ("ID_SERIAL_SHORT",)),
+    ("wwn", ("ID_WWN_WITH_EXTENSION", "ID_WWN")),
 )
 
 
@@ -75,9 +76,14 @@ def _from_udev(context: Any, device: SysDevice, record: dict[str, Any]) -> None:
         properties = pyudev.Devices.from_sys_path(context, str(device.path)).properties
     except (pyudev.DeviceNotFoundError, OSError, ValueError):
         return
-    for key, name in reversed(UDEV_KEYS):  # the first in the table is applied last
-        value = properties.get(name)
+    for key, names in UDEV_KEYS:
+        value = next((v for name in names if (v := properties.get(name))), None)
         if value:
-            record[key] = value
+            record[key] = " ".join(_decode(value).split())
     if properties.get("ID_PATH"):
         record["by_path"] = f"/dev/disk/by-path/{properties['ID_PATH']}"
+
+
+def _decode(text: str) -> str:
+    """udev's `\\xNN` escapes back into characters."""
+    return re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), text)
