@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from agent.log import Log
 from agent.provision.disklinks import KINDS, existing, refresh
 from tests.provision.conftest import LoopMaker, make_nodes, needs_root, partitions_of, run
