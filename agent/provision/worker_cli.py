@@ -15,18 +15,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 from agent.actions import Then
 from agent.cmdline import OnFailure
 from agent.log import Log
 from agent.provision.inventory import collect, lookup_macs
-from agent.provision.worker import Ending, Worker, WorkerConfig
+from agent.provision.worker import Ending, Worker, WorkerConfig, WorkflowEnd
 
 PROG = "metalinit worker"
 EXIT = {Ending.DONE: 0, Ending.POWER: 0, Ending.FAILED: 1, Ending.NOTHING: 3, Ending.RESCUE: 4}
+STOPPING = {signal.SIGINT, signal.SIGTERM}  # blocked in every thread, awaited by the first
 HOST_POWER = {
     Then.KEXEC: (["systemctl", "kexec"], ["kexec", "-e"]),
     Then.REBOOT: (["systemctl", "reboot"], ["reboot"]),
@@ -88,21 +89,30 @@ def main(argv: list[str]) -> int:
         after_action=after,
         verify=args.ca or True,
     )
-    worker = Worker(config, log)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        log.warn(f"{signal.Signals(signum).name}: stopping the worker (and its action)")
-        worker.cancel()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    end = worker.run()
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)  # before any thread starts
+    end = run_until_signalled(Worker(config, log), log)
     log.info(f"worker: {end.ending.value}: {end.describe()}")
     if end.ending is Ending.POWER:
         return _power(end.then, args.power, log)
     if end.ending is Ending.FAILED and config.on_failure is OnFailure.REBOOT:
         _power(Then.REBOOT, args.power, log)
     return EXIT[end.ending]
+
+
+def run_until_signalled(worker: Worker, log: Log) -> WorkflowEnd:
+    """The worker in a thread; this one waits for SIGINT/SIGTERM (blocked in every thread)
+    with sigtimedwait: a Python signal handler could deadlock on a lock the code it
+    interrupts holds."""
+    ends: list[WorkflowEnd] = []
+    thread = threading.Thread(target=lambda: ends.append(worker.run()), name="worker")
+    thread.start()
+    while thread.is_alive():
+        got = signal.sigtimedwait(STOPPING, 0.5)
+        if got is not None:
+            log.warn(f"{signal.Signals(got.si_signo).name}: stopping the worker (and its action)")
+            worker.cancel()
+    thread.join()
+    return ends[0] if ends else WorkflowEnd(Ending.RESCUE, reason="the worker failed")
 
 
 def _power(then: Then, really: bool, log: Log) -> int:
