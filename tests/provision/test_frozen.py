@@ -27,7 +27,13 @@ def frozen() -> Frozen:
 
 
 def test_the_frozen_inventory(frozen: Frozen) -> None:
-    done = subprocess.run([str(frozen.executable), "inventory", "--json"], capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [str(frozen.executable), "inventory", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     inventory = json.loads(done.stdout)
     assert inventory["cpu"]["count"] >= 1 and inventory["interfaces"]
@@ -41,7 +47,7 @@ def test_certifi_bundle_is_frozen(frozen: Frozen) -> None:
 
 
 class UnknownMachine(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         body = json.dumps({"detail": "no such machine", "code": "unknown_machine"}).encode()
         self.send_response(404)
@@ -58,9 +64,28 @@ class UnknownMachine(BaseHTTPRequestHandler):
 def https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     work = tmp_path_factory.mktemp("tls")
     cert, key = work / "cert.pem", work / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   capture_output=True, check=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        capture_output=True,
+        check=True,
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), UnknownMachine)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -72,8 +97,12 @@ def https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]
 
 def first_lookup_line(frozen: Frozen, *args: str) -> str:
     """Start the frozen worker, read its log until its first lookup ended, stop it."""
-    worker = subprocess.Popen([str(frozen.executable), "worker", "--mac", "02:00:00:00:00:07", *args],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = subprocess.Popen(
+        [str(frozen.executable), "worker", "--mac", "02:00:00:00:00:07", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert worker.stdout is not None
         for line in worker.stdout:
@@ -91,7 +120,9 @@ def test_tls_with_the_servers_ca(frozen: Frozen, https: tuple[str, Path]) -> Non
     assert "the server knows no machine with MAC 02:00:00:00:00:07" in line
 
 
-def test_tls_with_the_built_in_bundle_refuses_a_self_signed_server(frozen: Frozen, https: tuple[str, Path]) -> None:
+def test_tls_with_the_built_in_bundle_refuses_a_self_signed_server(
+    frozen: Frozen, https: tuple[str, Path]
+) -> None:
     url, _ = https
     line = first_lookup_line(frozen, "--server", url)
     assert "CERTIFICATE_VERIFY_FAILED" in line or "certificate verify failed" in line
