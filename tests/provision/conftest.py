@@ -75,3 +75,11 @@ def dev(tmp_path: Path) -> Path:
     path = tmp_path / "dev"
     path.mkdir()
     return path
+
+
+# The busybox probe image in a private docker-registry on 127.0.0.1, as the container tests
+# use it: the worker's tests run container actions through the real runner.
+from tests.container.conftest import probe  # noqa: E402
+from tests.rootfs_tools.conftest import registry_plain  # noqa: E402
+
+__all__ = ["probe", "registry_plain"]
