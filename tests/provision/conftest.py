@@ -80,6 +80,20 @@ def dev(tmp_path: Path) -> Path:
 # The busybox probe image in a private docker-registry on 127.0.0.1, as the container tests
 # use it: the worker's tests run container actions through the real runner.
 from tests.container.conftest import probe  # noqa: E402
+from tests.provision.workers import SERVE_TIMINGS  # noqa: E402
 from tests.rootfs_tools.conftest import registry_plain  # noqa: E402
+from tests.server.fleet import Fleet  # noqa: E402
+from tests.server.serving import Served, serving  # noqa: E402
 
 __all__ = ["probe", "registry_plain"]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path / "server", extra=SERVE_TIMINGS) as srv:
+        yield srv
+
+
+@pytest.fixture
+def fleet(served: Served) -> Fleet:
+    return Fleet(served)

@@ -6,65 +6,42 @@ the server's retries, waitdaemon, and what the command does at the end."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.provision.workers import SERVE_TIMINGS, start_worker, wait_until
-from tests.server.fleet import Fleet, action, task
-from tests.server.serving import Served, serving
+from tests.provision.workers import lines_of, script, start_worker, wait_until, workflow
+from tests.server.fleet import Fleet, task
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="container actions need root")
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    with serving(tmp_path / "server", extra=SERVE_TIMINGS) as srv:
-        yield srv
-
-
-@pytest.fixture
-def fleet(served: Served) -> Fleet:
-    return Fleet(served)
-
-
-def script(name: str, probe: dict[str, str], text: str, **extra: Any) -> dict[str, Any]:
-    return action(name, image=probe["root"], command=["script", text], **extra)
-
-
-def workflow(fleet: Fleet, *actions: dict[str, Any]) -> tuple[str, str]:
-    """A workflow of `actions` for a new machine that has not looked up yet: (id, mac)."""
-    _, mac = fleet.machine()
-    name = fleet.template([task("os", mac, list(actions))])
-    return fleet.admin.create_workflow(name, {"device_1": mac})["id"], mac
-
-
-def lines_of(fleet: Fleet, wf: str, name: str) -> list[tuple[int, int, str]]:
-    """What the action's script printed, as the server stored it: (attempt, n, text); the
-    runner's own lines and the probe's `entrypoint:` line left out."""
-    return [(line["attempt"], line["n"], line["text"]) for line in fleet.admin.all_logs(wf, name)
-            if not line["text"].startswith(("metalinit: ", "entrypoint: "))]
 
 
 def test_a_workflow_runs_to_success(fleet: Fleet, probe: dict[str, str], tmp_path: Path) -> None:
     wf, mac = workflow(
         fleet,
-        script("greet", probe, "echo hello from $HOSTNAME; echo FROM_ENV=$FROM_ENV",
-               environment={"FROM_ENV": "the template"}),
+        script(
+            "greet",
+            probe,
+            "echo hello from $HOSTNAME; echo FROM_ENV=$FROM_ENV",
+            environment={"FROM_ENV": "the template"},
+        ),
         script("count", probe, "for i in $(seq 1 500); do echo line $i; done"),
     )
     worker = start_worker(fleet.served.url, [mac], tmp_path / "worker.log", "--once")
     assert worker.exit_code() == 0, worker.text()
     view = fleet.admin.workflow(wf)
     assert view["state"] == "SUCCESS"
-    assert [(a["name"], a["state"], a["attempt"]) for a in view["actions"]] == [("greet", "SUCCESS", 1), ("count", "SUCCESS", 1)]
+    assert [(a["name"], a["state"], a["attempt"]) for a in view["actions"]] == [
+        ("greet", "SUCCESS", 1),
+        ("count", "SUCCESS", 1),
+    ]
     assert all(a["seconds"] is not None and a["seconds"] > 0 for a in view["actions"])
     greet = [text for _, _, text in lines_of(fleet, wf, "greet")]
     assert "hello from greet" in greet and "FROM_ENV=the template" in greet
     count = lines_of(fleet, wf, "count")
-    assert [text for _, _, text in count] == [f"line {i}" for i in range(1, 501)]  # in order, once each
+    assert [text for _, _, text in count] == [
+        f"line {i}" for i in range(1, 501)
+    ]  # in order, once each
     numbers = [n for _, n, _ in count]
     assert numbers == sorted(numbers) and len(set(numbers)) == 500
     text = worker.text()
@@ -73,7 +50,9 @@ def test_a_workflow_runs_to_success(fleet: Fleet, probe: dict[str, str], tmp_pat
     assert "worker: done" in text
 
 
-def test_a_failing_action_fails_the_workflow(fleet: Fleet, probe: dict[str, str], tmp_path: Path) -> None:
+def test_a_failing_action_fails_the_workflow(
+    fleet: Fleet, probe: dict[str, str], tmp_path: Path
+) -> None:
     wf, mac = workflow(
         fleet,
         script("break", probe, "echo about to fail; exit 3"),
@@ -90,22 +69,37 @@ def test_a_failing_action_fails_the_workflow(fleet: Fleet, probe: dict[str, str]
     assert "worker: failed: workflow" in worker.text() and "break" in worker.text()
 
 
-def test_the_server_serves_a_failed_action_again(fleet: Fleet, probe: dict[str, str], tmp_path: Path) -> None:
+def test_the_server_serves_a_failed_action_again(
+    fleet: Fleet, probe: dict[str, str], tmp_path: Path
+) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
     flaky = "echo attempt; if [ -e /mnt/marks/seen ]; then echo second time lucky; else touch /mnt/marks/seen; exit 1; fi"
-    wf, mac = workflow(fleet, script("flaky", probe, flaky, retries=1, volumes=[f"{marks}:/mnt/marks"]))
+    wf, mac = workflow(
+        fleet, script("flaky", probe, flaky, retries=1, volumes=[f"{marks}:/mnt/marks"])
+    )
     worker = start_worker(fleet.served.url, [mac], tmp_path / "worker.log", "--once")
     assert worker.exit_code() == 0, worker.text()
     view = fleet.admin.workflow(wf)
     flaky_view = view["actions"][0]
     assert (view["state"], flaky_view["state"], flaky_view["attempt"]) == ("SUCCESS", "SUCCESS", 2)
-    assert [(r["attempt"], r["state"]) for r in flaky_view["reports"]] == [(1, "RUNNING"), (1, "FAILED"), (2, "RUNNING"), (2, "SUCCESS")]
-    assert [(a, t) for a, _, t in lines_of(fleet, wf, "flaky")] == [(1, "attempt"), (2, "attempt"), (2, "second time lucky")]
+    assert [(r["attempt"], r["state"]) for r in flaky_view["reports"]] == [
+        (1, "RUNNING"),
+        (1, "FAILED"),
+        (2, "RUNNING"),
+        (2, "SUCCESS"),
+    ]
+    assert [(a, t) for a, _, t in lines_of(fleet, wf, "flaky")] == [
+        (1, "attempt"),
+        (2, "attempt"),
+        (2, "second time lucky"),
+    ]
     assert "the server serves it again (attempt 2 of 2)" in worker.text()
 
 
-def test_a_timeout_is_reported_as_timeout(fleet: Fleet, probe: dict[str, str], tmp_path: Path) -> None:
+def test_a_timeout_is_reported_as_timeout(
+    fleet: Fleet, probe: dict[str, str], tmp_path: Path
+) -> None:
     wf, mac = workflow(fleet, script("slow", probe, "echo going to sleep; sleep 60", timeout=2))
     worker = start_worker(fleet.served.url, [mac], tmp_path / "worker.log", "--once")
     assert worker.exit_code() == 1, worker.text()
@@ -121,7 +115,9 @@ def test_nothing_to_do_with_once(fleet: Fleet, tmp_path: Path) -> None:
     assert "lookup: this is m-" in worker.text()
 
 
-def test_waiting_for_a_workflow_then_running_it(fleet: Fleet, probe: dict[str, str], tmp_path: Path) -> None:
+def test_waiting_for_a_workflow_then_running_it(
+    fleet: Fleet, probe: dict[str, str], tmp_path: Path
+) -> None:
     hardware, mac = fleet.machine()
     worker = start_worker(fleet.served.url, [mac], tmp_path / "worker.log")
     worker.wait_for(r"next: nothing to run yet")
@@ -129,4 +125,9 @@ def test_waiting_for_a_workflow_then_running_it(fleet: Fleet, probe: dict[str, s
     wf = fleet.admin.create_workflow(name, {"device_1": mac})["id"]
     assert worker.exit_code() == 0, worker.text()
     assert fleet.admin.workflow(wf)["state"] == "SUCCESS"
-    assert wait_until("the inventory on the server", lambda: fleet.admin.hardware(hardware).get("inventory"))["cpu"]["count"] >= 1
+    assert (
+        wait_until(
+            "the inventory on the server", lambda: fleet.admin.hardware(hardware).get("inventory")
+        )["cpu"]["count"]
+        >= 1
+    )

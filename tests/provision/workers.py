@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.actions.helpers import groups_named
+from tests.server.fleet import Fleet, action, task
 from tests.server.serving import Served, start
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,14 +41,18 @@ class WorkerProcess:
             if self.process.poll() is not None:
                 break
             time.sleep(0.05)
-        raise AssertionError(f"worker never logged {pattern!r} (exit {self.process.poll()}):\n{self.text()}")
+        raise AssertionError(
+            f"worker never logged {pattern!r} (exit {self.process.poll()}):\n{self.text()}"
+        )
 
     def exit_code(self, timeout: float = WAIT) -> int:
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(f"worker still running after {timeout} s:\n{self.text()}") from None
+            raise AssertionError(
+                f"worker still running after {timeout} s:\n{self.text()}"
+            ) from None
 
     def kill(self, *actions: str) -> None:
         """kill -9 of the worker and everything it started: what a power cut does."""
@@ -64,8 +69,9 @@ def start_worker(url: str, macs: list[str], log: Path, *extra: str) -> WorkerPro
     for mac in macs:
         argv += ["--mac", mac]
     with log.open("ab") as out:
-        process = subprocess.Popen([*argv, *extra], stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [*argv, *extra], stdout=out, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+        )
     return WorkerProcess(process, log)
 
 
@@ -91,3 +97,24 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float = WAIT) -> An
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def script(name: str, probe: dict[str, str], text: str, **extra: Any) -> dict[str, Any]:
+    return action(name, image=probe["root"], command=["script", text], **extra)
+
+
+def workflow(fleet: Fleet, *actions: dict[str, Any]) -> tuple[str, str]:
+    """A workflow of `actions` for a new machine that has not looked up yet: (id, mac)."""
+    _, mac = fleet.machine()
+    name = fleet.template([task("os", mac, list(actions))])
+    return fleet.admin.create_workflow(name, {"device_1": mac})["id"], mac
+
+
+def lines_of(fleet: Fleet, wf: str, name: str) -> list[tuple[int, int, str]]:
+    """What the action's script printed, as the server stored it: (attempt, n, text); the
+    runner's own lines and the probe's `entrypoint:` line left out."""
+    return [
+        (line["attempt"], line["n"], line["text"])
+        for line in fleet.admin.all_logs(wf, name)
+        if not line["text"].startswith(("metalinit: ", "entrypoint: "))
+    ]
