@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from agent.actions import Then
@@ -23,6 +24,7 @@ from agent.errors import AgentError
 from agent.stages import RescueRequested
 
 CONSOLE_WORD = "rescue"
+REAP_SECONDS = 1.0
 
 
 class WorkflowFailed(AgentError):
@@ -57,6 +59,7 @@ def provision(ctx: Context) -> None:
     )
     worker = Worker(config, ctx.log)
     _watch_console(ctx, worker.cancel)
+    _reap_orphans()
     end = worker.run()
     match end.ending:
         case Ending.POWER:
@@ -87,6 +90,25 @@ def _power(ctx: Context, then: Then) -> None:
 def _lease_mac(ctx: Context) -> str | None:
     lease = ctx.lease or {}
     return str(lease["mac"]) if lease.get("mac") else None
+
+
+def _reap_orphans() -> None:
+    """As PID 1, reap what actions leave behind (their orphans are reparented to us and
+    SIGCHLD stays blocked). Safe beside the runner, which learns its own child's end
+    through a pidfd and its report pipe, not from waitpid."""
+    if os.getpid() != 1:
+        return
+
+    def reap() -> None:
+        while True:
+            time.sleep(REAP_SECONDS)
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+            except ChildProcessError:
+                pass
+
+    threading.Thread(target=reap, name="reaper", daemon=True).start()
 
 
 def _watch_console(ctx: Context, cancel: Callable[[str], None]) -> None:
