@@ -13,6 +13,7 @@ runs after the network stage, in place of the root stages, and the boot follows 
 from __future__ import annotations
 
 import os
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from agent.stages import RescueRequested
 
 CONSOLE_WORD = "rescue"
 REAP_SECONDS = 1.0
+WATCH_SECONDS = 0.3
 
 
 class WorkflowFailed(AgentError):
@@ -58,9 +60,11 @@ def provision(ctx: Context) -> None:
         after_action=links,
     )
     worker = Worker(config, ctx.log)
-    _watch_console(ctx, worker.cancel)
+    watching = _watch_console(ctx, worker.cancel)
     _reap_orphans()
     end = worker.run()
+    watching.set()
+    time.sleep(WATCH_SECONDS if ctx.console_fd is not None else 0)  # the watch has let go
     match end.ending:
         case Ending.POWER:
             _power(ctx, end.then)
@@ -111,21 +115,24 @@ def _reap_orphans() -> None:
     threading.Thread(target=reap, name="reaper", daemon=True).start()
 
 
-def _watch_console(ctx: Context, cancel: Callable[[str], None]) -> None:
-    """A line `rescue` typed on the console stops the workflow and opens the rescue shell."""
+def _watch_console(ctx: Context, cancel: Callable[[str], None]) -> threading.Event:
+    """A line `rescue` typed on the console stops the workflow and opens the rescue shell.
+    Setting the returned event ends the watch, so the rescue shell gets all its input."""
+    done = threading.Event()
     fd = ctx.console_fd
     if fd is None:
-        return
+        return done
     ctx.log.info(f"provision: type '{CONSOLE_WORD}' and Enter on the console for the rescue shell")
 
     def watch() -> None:
         typed = b""
-        while True:
+        while not done.is_set():
             try:
-                chunk = os.read(fd, 256)
+                ready, _, _ = select.select([fd], [], [], WATCH_SECONDS)
+                chunk = os.read(fd, 256) if ready else b""
             except OSError:
                 return
-            if not chunk:
+            if ready and not chunk:
                 return
             typed = (typed + chunk)[-256:]
             if any(line.strip() == CONSOLE_WORD.encode() for line in typed.splitlines()):
@@ -133,3 +140,4 @@ def _watch_console(ctx: Context, cancel: Callable[[str], None]) -> None:
                 return
 
     threading.Thread(target=watch, name="console", daemon=True).start()
+    return done
