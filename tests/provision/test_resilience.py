@@ -214,3 +214,22 @@ def test_an_exception_inside_the_worker_is_reported_and_retried(
         == "the worker failed while running the action: KeyError: 'injected fault'"
     )
     assert (fragile["state"], fragile["attempt"]) == ("SUCCESS", 2)
+
+
+def test_on_failure_retry_starts_over_until_an_operator_retries(
+    fleet: Fleet, probe: dict[str, str], tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    text = "if [ -e /mnt/marks/fixed ]; then echo fixed; else echo broken; exit 1; fi"
+    wf, mac = workflow(fleet, script("step", probe, text, volumes=[f"{marks}:/mnt/marks"]))
+    worker = start_worker(fleet.served.url, [mac], tmp_path / "worker.log", "--on-failure", "retry")
+    worker.wait_for(r"metalinit.on_failure=retry: starting over with a lookup in")
+    assert fleet.admin.workflow(wf)["state"] == "FAILED"
+    (marks / "fixed").touch()  # the operator fixes what was wrong, then retries the workflow
+    fleet.admin.retry(wf)
+    wait_until(
+        "the retried workflow to succeed", lambda: fleet.admin.workflow(wf)["state"] == "SUCCESS"
+    )
+    assert worker.exit_code() == 0, worker.text()
+    assert [t for _, _, t in lines_of(fleet, wf, "step")][-1] == "fixed"
