@@ -44,6 +44,7 @@ class Attempt:
     heartbeat_seconds: float
     line: Callable[[str], None]  # one output line, to the server's queue
     signals: Signals = field(default_factory=lambda: Signals(threading.Event()))
+    beating: bool = True  # False once the server holds the action as ended (waitdaemon's IMAGE)
 
     def run(self) -> ActionOutcome:
         progress = ProgressBox()
@@ -53,7 +54,8 @@ class Attempt:
         )
         timeout = float(self.spec.timeout) if self.spec.timeout > 0 else DEFAULT_TIMEOUT
         started = time.monotonic()
-        beat.start()
+        if self.beating:
+            beat.start()
         try:
             outcome = _run_action(ctx, timeout)
         except Exception as err:  # the worker's own bug: report it, keep going
@@ -63,7 +65,8 @@ class Attempt:
                 f"the worker failed while running the action: {type(err).__name__}: {err}",
             )
         finally:
-            beat.stop()
+            if self.beating:
+                beat.stop()
         if not outcome.seconds:
             outcome = replace(outcome, seconds=time.monotonic() - started)
         if self.signals.cancelled.is_set() and outcome.state is not ActionState.SUCCESS:

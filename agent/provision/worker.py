@@ -366,7 +366,9 @@ class Worker:
                 f"{TERMINAL_REPORT_WAIT:.0f} s; running {inner.image} anyway"
             )
         self._sleep(wait_seconds(spec))
-        outcome = self._attempt(session, inner).run()
+        attempt = self._attempt(session, inner)
+        attempt.beating = False  # the server holds the action as done: no heartbeat may cancel it
+        outcome = attempt.run()
         self._after_action()
         self._say_outcome(inner, outcome)
         if outcome.state is wire.ActionState.SUCCESS and outcome.then in TERMINAL:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.provision.workers import lines_of, script, start_worker, wait_until, workflow
-from tests.server.fleet import Fleet, task
+from tests.server.fleet import Fleet, action, task
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="container actions need root")
 
@@ -131,3 +131,36 @@ def test_waiting_for_a_workflow_then_running_it(
         )["cpu"]["count"]
         >= 1
     )
+
+
+def test_waitdaemon_reports_success_then_runs_its_image(
+    fleet: Fleet, probe: dict[str, str], tmp_path: Path
+) -> None:
+    """Tinkerbell's wrapper for kexec and reboot: its SUCCESS is on the server before the
+    action named by IMAGE runs, with the same environment and command."""
+    wrapped = action(
+        "kexec-wrapped",
+        image="ghcr.io/jacobweinstock/waitdaemon:0.2.2",
+        timeout=60,
+        command=["script", "sleep 1; echo inner ran with $WRAPPED"],
+        environment={"IMAGE": probe["root"], "WRAPPED": "the same environment"},
+    )
+    wf, mac = workflow(fleet, wrapped)
+    worker = start_worker(fleet.served.url, [mac], tmp_path / "worker.log", "--once")
+    assert worker.exit_code() == 0, worker.text()
+    text = worker.text()
+    assert text.index("waitdaemon, reporting SUCCESS") < text.index(
+        "kexec-wrapped: inner ran with the same environment"
+    )
+    view = fleet.admin.workflow(wf)
+    assert view["state"] == "SUCCESS"
+    reports = [(r["state"], r["message"]) for r in view["actions"][0]["reports"]]
+    assert reports == [("RUNNING", ""), ("SUCCESS", f"waitdaemon: runs {probe['root']} next")]
+    assert "cancels" not in text  # no heartbeat for an action the server holds as done
+
+
+def test_waitdaemon_without_image_fails(fleet: Fleet, tmp_path: Path) -> None:
+    wf, mac = workflow(fleet, action("wd", image="quay.io/x/waitdaemon:latest", timeout=60))
+    worker = start_worker(fleet.served.url, [mac], tmp_path / "worker.log", "--once")
+    assert worker.exit_code() == 1, worker.text()
+    assert "waitdaemon needs IMAGE=" in fleet.admin.workflow(wf)["actions"][0]["message"]
