@@ -9,27 +9,22 @@ the console while the worker waits stops it there too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from initramfs.qemu import Guest
-from tests.provision.workers import SERVE_TIMINGS, wait_until
+from tests.provision.conftest import served
+from tests.provision.workers import wait_until
 from tests.qemu.conftest import BootFn
 from tests.server.fleet import Fleet, action, task
-from tests.server.serving import Served, serving
+from tests.server.serving import Served
 
 pytestmark = [pytest.mark.qemu]
+__all__ = ["served"]  # the per-test `metalinit serve` fixture
 BOOT_SECONDS = 240
 GUEST_MAC = "52:54:00:12:34:56"
 SERIAL = "target-disk"
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    with serving(tmp_path / "server", extra=SERVE_TIMINGS) as srv:
-        yield srv
 
 
 @pytest.fixture
