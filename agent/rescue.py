@@ -37,6 +37,9 @@ HINTS = {
     "enter_root": "the root is mounted at /mnt; check that it has the directories it needs",
     "run_entrypoint": "the root is mounted at /mnt; `chroot /mnt /bin/sh` looks inside, "
     "entrypoint= chooses another program",
+    "provision": "`metalinit workflow show ID` on the server shows each action and its log; "
+    "after `metalinit workflow retry ID`, `metalinit worker --server URL` here (or a reboot) "
+    "runs it again; `metalinit inventory` and `ls /dev/disk/by-id` show this machine's disks",
 }
 
 
