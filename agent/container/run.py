@@ -22,11 +22,12 @@ from agent.supervise import exit_code
 HOST_FILES = ("resolv.conf", "hosts")
 
 
-def _read_in(tree: Path, path: str) -> str:
+def _read_in(tree: Path, path: str) -> str | None:
+    """The file's text as the image sees it, or None when the image has no such file."""
     try:
         return Path(scoped_join(str(tree), path)).read_text(errors="replace")
     except OSError:
-        return ""
+        return None
 
 
 def _put(etc: str, name: str, text: str) -> None:

@@ -2,9 +2,10 @@
 
 argv is the image's Entrypoint followed by the action's `command`, or by the image's Cmd
 when the action gives none (Tinkerbell passes `command` as the Cmd). The environment is
-HOSTNAME, then the image's Env (with PATH, HOME and TERM defaults), then the action's own
-environment on top. User and groups come from the image's /etc/passwd and /etc/group,
-through the same resolution as a booted image's entrypoint (`agent.entrypoint`).
+Docker's for a container without a terminal (PATH and HOSTNAME defaults, the image's Env
+over them, HOME from the user), then the action's own environment on top. User and groups
+come from the image's /etc/passwd and /etc/group, through the same resolution as a booted
+image's entrypoint (`agent.entrypoint`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from agent.container import ContainerError
 from agent.container.volumes import Volume, parse_volumes
-from agent.entrypoint import EntrypointError, Launch, build_env, resolve_user
+from agent.entrypoint import EntrypointError, Launch, build_env, resolve_user, working_dir
 from rootfs_tools.image_config import ImageConfig
 
 HOST_NAME_MAX = 64  # bytes, as the kernel's UTS name
@@ -43,9 +44,10 @@ def plan(
     env: Mapping[str, str] | None = None,
     volumes: tuple[str, ...] = (),
     pid: str = "",
-    passwd: str = "",
-    group: str = "",
+    passwd: str | None = None,
+    group: str | None = None,
 ) -> Spec:
+    """`passwd` and `group`: the image's files' text, None when it has no such file."""
     if pid not in PID_MODES:
         raise ContainerError(f"pid: {pid!r} is not supported: leave it out, or say host")
     argv = image.entrypoint + (command or image.cmd)
@@ -55,17 +57,11 @@ def plan(
             "no command"
         )
     try:
-        uid, gid, groups, home = resolve_user(image.user, passwd, group)
+        user = resolve_user(image.user, passwd, group)
+        cwd = working_dir(image)
     except EntrypointError as err:
-        raise ContainerError(f"the image's User {image.user!r}: {err}") from None
+        raise ContainerError(f"the image's config: {err}") from None
     hostname = hostname_for(name)
-    full_env = {"HOSTNAME": hostname, **build_env(image.env, home), **(env or {})}
-    launch = Launch(
-        argv=argv,
-        env=full_env,
-        cwd=image.working_dir or "/",
-        uid=uid,
-        gid=gid,
-        groups=groups,
-    )
+    full_env = {**build_env(image.env, user.home, hostname=hostname), **(env or {})}
+    launch = Launch(argv, full_env, cwd, user.uid, user.gid, user.groups)
     return Spec(launch, hostname, parse_volumes(volumes), share_pid=pid == "host")

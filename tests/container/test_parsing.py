@@ -12,6 +12,7 @@ from agent.container.paths import scoped_join
 from agent.container.pull import mirror_for, parse_mirrors
 from agent.container.spec import hostname_for, plan
 from agent.container.volumes import Volume, parse_volume
+from agent.entrypoint import DEFAULT_PATH
 from rootfs_tools.image_config import ImageConfig
 
 
@@ -132,8 +133,7 @@ def test_plan_everything_else() -> None:
         "B": "action",
         "C": "action",
         "HOME": "/home/tester",
-        "TERM": "linux",
-    }
+    }  # no TERM: Docker sets none for a container without a terminal
     assert (launch.uid, launch.gid, launch.groups, launch.cwd) == (
         1234,
         1234,
@@ -144,12 +144,21 @@ def test_plan_everything_else() -> None:
     assert spec.share_pid and spec.hostname == "write-file"
 
 
+def test_plan_an_image_without_passwd_runs_as_root() -> None:
+    """FROM scratch: no /etc/passwd, no User → uid 0, gid 0, HOME=/ (as runc and Docker)."""
+    spec = plan(name="static", image=ImageConfig(entrypoint=("/app",)), passwd=None, group=None)
+    launch = spec.launch
+    assert (launch.uid, launch.gid, launch.env["HOME"], launch.cwd) == (0, 0, "/", "/")
+    assert launch.env["PATH"] == DEFAULT_PATH
+
+
 @pytest.mark.parametrize(
     ("image", "pid", "says"),
     [
         (ImageConfig(), "", "neither Entrypoint nor Cmd"),
         (IMAGE, "container:other", "pid: 'container:other'"),
-        (ImageConfig(cmd=("x",), user="nobody"), "", "User 'nobody'"),
+        (ImageConfig(cmd=("x",), user="nobody"), "", "user 'nobody' is not in"),
+        (ImageConfig(cmd=("x",), working_dir="rel"), "", "WorkingDir 'rel'"),
     ],
 )
 def test_plan_refuses(image: ImageConfig, pid: str, says: str) -> None:
