@@ -61,7 +61,9 @@ def loops(tmp_path: Path) -> Iterator[LoopMaker]:
         loop = run("losetup", "-f", "--show", str(image)).strip()
         made.append(loop)
         if table:
-            run("partx", "-a", loop)
+            run(
+                "partx", "-u", loop
+            )  # -u: adds them, and succeeds if a stale entry is already there
         return loop
 
     yield make
