@@ -17,7 +17,11 @@ commands:
   build               build out/vmlinuz and out/initramfs.cpio.zst
   boot --disk IMG     boot out/ in QEMU with a disk attached
   selfcheck           check that the agent's parts load and parse on this host
+  inventory [--json]  print this machine's hardware, as the provisioning worker reports it
+  worker --server URL run this machine's provisioning workflow (what a provision= boot does)
   demo                build, make an example disk and boot it (the README's main job)
+  serve               run the provisioning server
+  hw, template, workflow, apply   its hardware, templates and workflows (admin client)
 """
 
 
@@ -63,10 +67,52 @@ def _selfcheck(argv: list[str]) -> int:
     return main(argv)
 
 
+def _inventory(argv: list[str]) -> int:
+    from agent.provision.inventory_cli import main
+
+    return main(argv)
+
+
+def _worker(argv: list[str]) -> int:
+    from agent.provision.worker_cli import main
+
+    return main(argv)
+
+
 def _demo(argv: list[str]) -> int:
     from initramfs.demo import main
 
     return main(argv)
+
+
+def _serve(argv: list[str]) -> int:
+    from server.cli import serve
+
+    return serve(argv)
+
+
+def _hw(argv: list[str]) -> int:
+    from server.cli import hw
+
+    return hw(argv)
+
+
+def _template(argv: list[str]) -> int:
+    from server.cli import template
+
+    return template(argv)
+
+
+def _workflow(argv: list[str]) -> int:
+    from server.cli import workflow
+
+    return workflow(argv)
+
+
+def _apply(argv: list[str]) -> int:
+    from server.cli import apply
+
+    return apply(argv)
 
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
@@ -77,7 +123,14 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "build": _build,
     "boot": _boot,
     "selfcheck": _selfcheck,
+    "inventory": _inventory,
+    "worker": _worker,
     "demo": _demo,
+    "serve": _serve,
+    "hw": _hw,
+    "template": _template,
+    "workflow": _workflow,
+    "apply": _apply,
 }
 
 
