@@ -3,7 +3,10 @@ interface's address, the iPXE binaries), and a supervisor that starts it, copies
 into ours, starts it again with back-off if it dies, and stops it with the server.
 
 dnsmasq runs in the foreground (`--keep-in-foreground --log-facility=-`), so it is our
-child, not a daemon; PR_SET_PDEATHSIG ends it even if the server is killed with -9.
+child, not a daemon. It runs under a small keeper (`python -m server.dnsmasq_run keep
+ARGV…`) that the kernel signals when the server dies, even of kill -9 (PR_SET_PDEATHSIG),
+and that then stops dnsmasq: dnsmasq's own death signal would not last, because the
+kernel clears it when dnsmasq drops root for its own user.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import ctypes
 import fcntl
 import ipaddress
 import logging
+import os
 import shutil
 import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -84,9 +89,30 @@ def dnsmasq_argv(conf: Path) -> list[str]:
     return [binary, "--keep-in-foreground", "--log-facility=-", f"--conf-file={conf}"]
 
 
-def _die_with_parent() -> None:
+def keeper_argv(argv: list[str]) -> list[str]:
+    return [sys.executable, "-m", "server.dnsmasq_run", "keep", str(os.getpid()), *argv]
+
+
+def keep(argv: list[str], parent: int) -> int:
+    """Run argv; stop it on SIGTERM or SIGINT, or when `parent` (the server) dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if os.getppid() != parent:  # the server died before the death signal was set
+        return 1
+    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    while child.poll() is None and not stop.wait(0.2):
+        pass
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    code = child.wait()
+    return 128 - code if code < 0 else code
 
 
 class Supervisor:
@@ -138,7 +164,6 @@ class Supervisor:
             self._proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, text=True, errors="replace",
-                preexec_fn=_die_with_parent,
             )  # fmt: skip
         proc = self._proc
         assert proc.stdout is not None
@@ -171,3 +196,9 @@ class Supervisor:
                 proc.wait()
         if self._thread.is_alive():
             self._thread.join(STOP_SECONDS)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4 or sys.argv[1] != "keep" or not sys.argv[2].isdigit():
+        sys.exit("usage: python -m server.dnsmasq_run keep SERVER_PID PROGRAM [ARGS…]")
+    sys.exit(keep(sys.argv[3:], int(sys.argv[2])))

@@ -106,7 +106,7 @@ def start_dhcp(args: argparse.Namespace, host: str, port: int,
     chosen.lease_file.parent.mkdir(parents=True, exist_ok=True)
     conf = chosen.lease_file.parent / "dnsmasq.conf"
     conf.write_text(dm.config_text(chosen))
-    supervisor = dnsmasq_run.Supervisor(dnsmasq_run.dnsmasq_argv(conf))
+    supervisor = dnsmasq_run.Supervisor(dnsmasq_run.keeper_argv(dnsmasq_run.dnsmasq_argv(conf)))
     supervisor.start()
     log.info("dnsmasq: DHCP %s on %s, iPXE script %s, TFTP %s", chosen.mode, chosen.interface,
              chosen.script_url, chosen.tftp_root)  # fmt: skip

@@ -19,6 +19,7 @@ from agent.net import options as opt
 from agent.net.message import MAGIC_COOKIE, parse_frame, scapy_layers
 
 PXE_VENDOR = "PXEClient:Arch:{arch:05d}:UNDI:003016"
+SETTLE_SECONDS = 1.0
 
 
 def discover(mac: str, xid: int, arch: int | None, ipxe: bool, plain: bool) -> bytes:
@@ -50,9 +51,12 @@ def offers(iface: str, frame: bytes, xid: int, seconds: float) -> list[dict[str,
     sock.bind((iface, 0x0800))
     sock.settimeout(0.2)
     found: list[dict[str, object]] = []
+    seen: set[str] = set()
     end = time.monotonic() + seconds
-    resend = 0.0
+    resend = settle = 0.0
     while time.monotonic() < end:
+        if found and time.monotonic() > settle:
+            break
         if not found and time.monotonic() >= resend:  # as firmware does, until one answers
             sock.send(frame)
             resend = time.monotonic() + 1.0
@@ -64,8 +68,11 @@ def offers(iface: str, frame: bytes, xid: int, seconds: float) -> list[dict[str,
             msg = parse_frame(raw)
         except opt.MalformedPacket:
             continue
-        if msg.op != 2 or msg.xid != xid:
-            continue
+        if msg.op != 2 or msg.xid != xid or str(msg.server_id) in seen:
+            continue  # one offer per server: each DISCOVER sent again is answered again
+        seen.add(str(msg.server_id))
+        if not found:
+            settle = time.monotonic() + SETTLE_SECONDS  # other servers' offers come soon
         found.append(
             {
                 "server": str(msg.server_id),
@@ -89,7 +96,7 @@ def main() -> None:
     p.add_argument("--arch", type=int)
     p.add_argument("--ipxe", action="store_true")
     p.add_argument("--plain", action="store_true", help="an ordinary client: no PXE options")
-    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--seconds", type=float, default=8.0)
     args = p.parse_args()
     xid = random.getrandbits(32)
     frame = discover(args.mac, xid, args.arch, args.ipxe, args.plain)
