@@ -161,6 +161,24 @@ def _handler(server: FileServer, lock: threading.Lock) -> type[BaseHTTPRequestHa
             self.end_headers()
             self.wfile.write(data)
 
+        def do_POST(self) -> None:
+            """The hub's slurp server: a multipart form with the file in `BootyImage`."""
+            from email import policy
+            from email.parser import BytesParser
+
+            body = b"".join(self._body())
+            head = f"Content-Type: {self.headers.get('Content-Type', '')}\r\n\r\n".encode()
+            message = BytesParser(policy=policy.default).parsebytes(head + body)
+            for part in message.iter_parts():  # type: ignore[attr-defined]
+                if part.get_param("name", header="content-disposition") == "BootyImage":
+                    uploads = server.root / "uploads"
+                    uploads.mkdir(exist_ok=True)
+                    payload = part.get_payload(decode=True)
+                    assert isinstance(payload, bytes)
+                    (uploads / f"hub-{part.get_filename()}").write_bytes(payload)
+                    return self._empty(200)
+            self._empty(400)
+
         def _body(self) -> Iterator[bytes]:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 while True:
