@@ -146,7 +146,7 @@ def write_image(
     progress(written, final=True)
     partitions: tuple[str, ...] = ()
     if target.is_block:
-        partitions = _rescan(ctx, target)
+        partitions = rescan_partitions(ctx, target)
     return Written(written, download.done, kind, digest, partitions, time.monotonic() - started)
 
 
@@ -170,7 +170,8 @@ def _verify(hasher: hashlib._Hash, expected: Expected, what: str) -> str:
     return f"{expected.algorithm}:{actual}"
 
 
-def _rescan(ctx: ActionContext, target: Target) -> tuple[str, ...]:
+def rescan_partitions(ctx: ActionContext, target: Target) -> tuple[str, ...]:
+    """Make the kernel list the partitions now on a whole disk; their nodes."""
     from agent.blockdev import BlockDevError
     from agent.blockdev.rescan import is_whole_disk, rescan
     from agent.syscalls import SyscallError
