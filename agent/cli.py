@@ -18,6 +18,8 @@ commands:
   boot --disk IMG     boot out/ in QEMU with a disk attached
   selfcheck           check that the agent's parts load and parse on this host
   demo                build, make an example disk and boot it (the README's main job)
+  serve               run the provisioning server
+  hw, template, workflow, apply   its hardware, templates and workflows (admin client)
 """
 
 
@@ -69,6 +71,36 @@ def _demo(argv: list[str]) -> int:
     return main(argv)
 
 
+def _serve(argv: list[str]) -> int:
+    from server.cli import serve
+
+    return serve(argv)
+
+
+def _hw(argv: list[str]) -> int:
+    from server.cli import hw
+
+    return hw(argv)
+
+
+def _template(argv: list[str]) -> int:
+    from server.cli import template
+
+    return template(argv)
+
+
+def _workflow(argv: list[str]) -> int:
+    from server.cli import workflow
+
+    return workflow(argv)
+
+
+def _apply(argv: list[str]) -> int:
+    from server.cli import apply
+
+    return apply(argv)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "cmdline": _cmdline,
     "disks": _disks,
@@ -78,6 +110,11 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "boot": _boot,
     "selfcheck": _selfcheck,
     "demo": _demo,
+    "serve": _serve,
+    "hw": _hw,
+    "template": _template,
+    "workflow": _workflow,
+    "apply": _apply,
 }
 
 

@@ -24,6 +24,7 @@ REPORT = PREFIX + "/report"  # POST Report → ReportReply
 HEARTBEAT = PREFIX + "/heartbeat"  # POST Heartbeat → HeartbeatReply
 LOG = PREFIX + "/log"  # POST LogLines → LogReply
 UPLOAD = PREFIX + "/artifacts/{name}"  # PUT raw bytes (slurp) → Uploaded
+UPLOAD_SHA256 = "X-Checksum-Sha256"  # optional header on UPLOAD: hex digest, checked on arrival
 
 UNKNOWN_MACHINE = "unknown_machine"
 BAD_TOKEN = "bad_token"

@@ -1,0 +1,66 @@
+"""Token hashes in the database: one machine token per hardware (the latest boot's), and
+any number of admin tokens (one per `serve` data directory that registered its file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from server.store.dialect import upsert
+from server.store.schema import admin_token, hardware, machine_token
+from server.tokens import new_machine_token, token_hash
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Who a machine token says is calling."""
+
+    hardware_id: int
+    hardware: str
+    token_hash: str
+
+
+def issue_machine_token(conn: Connection, hw_id: int, now: float) -> str:
+    """A new per-boot token; the previous boot's token stops working."""
+    token = new_machine_token()
+    conn.execute(delete(machine_token).where(machine_token.c.hardware_id == hw_id))
+    conn.execute(
+        insert(machine_token).values(
+            hash=token_hash(token), hardware_id=hw_id, issued_at=now, seen_at=now
+        )
+    )
+    return token
+
+
+def machine(conn: Connection, digest: str) -> Machine | None:
+    row = conn.execute(
+        select(machine_token.c.hardware_id, hardware.c.name)
+        .join(hardware, hardware.c.id == machine_token.c.hardware_id)
+        .where(machine_token.c.hash == digest)
+    ).first()
+    return None if row is None else Machine(int(row.hardware_id), str(row.name), digest)
+
+
+def seen(conn: Connection, digest: str, now: float) -> None:
+    conn.execute(update(machine_token).where(machine_token.c.hash == digest).values(seen_at=now))
+
+
+def last_seen(conn: Connection, hw_id: int) -> float | None:
+    row = conn.execute(
+        select(machine_token.c.seen_at).where(machine_token.c.hardware_id == hw_id)
+    ).first()
+    return None if row is None else float(row.seen_at)
+
+
+def is_admin(conn: Connection, digest: str) -> bool:
+    return (
+        conn.execute(select(admin_token.c.hash).where(admin_token.c.hash == digest)).first()
+        is not None
+    )
+
+
+def register_admin(conn: Connection, digest: str, now: float) -> None:
+    conn.execute(
+        upsert(conn, admin_token).values(hash=digest, created_at=now).on_conflict_do_nothing()
+    )
