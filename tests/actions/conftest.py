@@ -8,6 +8,7 @@ import pytest
 
 from tests.actions.helpers import GPT_TWO_PARTS, MIB, loop_disk
 from tests.disks import make_tree
+from tests.server.serving import Served, serving
 
 
 @pytest.fixture
@@ -25,3 +26,15 @@ def debugfs(partition: str, request: str) -> str:
     """debugfs' answer about a filesystem, read without mounting it."""
     done = subprocess.run(["debugfs", "-R", request, partition], capture_output=True, text=True)
     return done.stdout
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A real `metalinit serve` (SQLite) for the module; its --artifacts directory is
+    what /artifacts/ serves, with Range and ETag."""
+    with serving(tmp_path_factory.mktemp("serve")) as served:
+        yield served
+
+
+def artifact_url(served: Served, name: str) -> str:
+    return f"{served.url}/artifacts/{name}"

@@ -3,15 +3,14 @@
 It serves a directory with Range, ETag and Last-Modified as artifact servers do, and on
 request: drops the connection after a given byte of a file (once per listed offset), sends
 a status (503, …) instead of the file, or ignores Range (answers 200 with the whole file).
-It also takes `PUT /api/v1/machine/artifacts/NAME` with a Bearer token, as the machine API's
-upload endpoint is specified in agent/provision/wire.py — a stand-in for `metalinit serve`,
-until its fixture in tests/server/ is merged. Every request is logged for the tests to read.
+It also takes the hub slurp server's multipart POST (the file in the form field
+`BootyImage`). Every request is logged for the tests to read. Where a test needs none of
+this, it uses a real `metalinit serve` (tests/server/serving.py) instead.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 from collections.abc import Iterator
@@ -21,9 +20,6 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from agent.provision import wire
-
-UPLOAD_PREFIX = wire.UPLOAD.split("{")[0]
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -32,7 +28,6 @@ class Behaviour:
     drops: dict[str, list[int]] = field(default_factory=dict)  # name → byte offsets
     statuses: dict[str, list[int]] = field(default_factory=dict)  # name → statuses to send
     no_ranges: set[str] = field(default_factory=set)
-    token: str = "machine-token"
 
 
 @dataclass
@@ -135,31 +130,6 @@ def _handler(server: FileServer, lock: threading.Lock) -> type[BaseHTTPRequestHa
             if cut is not None:
                 self.close_connection = True
                 self.connection.shutdown(2)  # mid-body: the client sees the body end early
-
-        def do_PUT(self) -> None:
-            if not self.path.startswith(UPLOAD_PREFIX):
-                return self._empty(404)
-            if self.headers.get("Authorization") != f"Bearer {server.behaviour.token}":
-                return self._empty(401)
-            name = self.path[len(UPLOAD_PREFIX) :]
-            if not re.fullmatch(r"[\w.-]+", name):
-                return self._empty(400)
-            uploads = server.root / "uploads"
-            uploads.mkdir(exist_ok=True)
-            digest, size = hashlib.sha256(), 0
-            with open(uploads / name, "wb") as out:
-                for piece in self._body():
-                    digest.update(piece)
-                    size += len(piece)
-                    out.write(piece)
-            reply = wire.Uploaded(name, size, digest.hexdigest(), f"/uploads/{name}")
-            data = json.dumps(reply.to_json()).encode()
-            self._log(201)
-            self.send_response(201)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
 
         def do_POST(self) -> None:
             """The hub's slurp server: a multipart form with the file in `BootyImage`."""

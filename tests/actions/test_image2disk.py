@@ -1,4 +1,6 @@
-"""image2disk against real loop devices and a real HTTP server on 127.0.0.1."""
+"""image2disk against real loop devices, from a real `metalinit serve` on 127.0.0.1 (its
+/artifacts/), and from the test file server where a server must misbehave on purpose
+(drop the connection mid-body, answer 503, ignore Range)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.actions import image2disk
+from tests.actions.conftest import artifact_url
 from tests.actions.helpers import (
     MIB,
     appears,
@@ -22,6 +25,7 @@ from tests.actions.helpers import (
     run_in_child,
 )
 from tests.actions.http_server import Behaviour, serving, sha256_file
+from tests.server.serving import Served
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loop devices need root")
 
@@ -29,13 +33,18 @@ DISK = 64 * MIB
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("images")
+def images(serve: Served) -> Path:
+    root = serve.artifacts / "img"
+    root.mkdir()
     raw = gpt_image(root / "disk.img")
     for kind in ("gz", "xz", "zst", "bz2"):
         compress(raw, kind)
     (root / "disguised.img").write_bytes((root / "disk.img.zst").read_bytes())
     return root
+
+
+def at(serve: Served, name: str) -> str:
+    return artifact_url(serve, f"img/{name}")
 
 
 def image_sha(images: Path) -> str:
@@ -52,10 +61,12 @@ def assert_written(disk: str, images: Path) -> None:
 @pytest.mark.parametrize(
     "name", ["disk.img", "disk.img.gz", "disk.img.xz", "disk.img.zst", "disk.img.bz2"]
 )
-def test_each_compression_with_its_checksum(images: Path, tmp_path: Path, name: str) -> None:
-    with serving(images) as server, loop_disk(tmp_path / "disk", DISK) as disk:
+def test_each_compression_with_its_checksum(
+    serve: Served, images: Path, tmp_path: Path, name: str
+) -> None:
+    with loop_disk(tmp_path / "disk", DISK) as disk:
         compressed = "false" if name == "disk.img" else "true"
-        env = {"IMG_URL": server.url(name), "DEST_DISK": disk, "COMPRESSED": compressed,
+        env = {"IMG_URL": at(serve, name), "DEST_DISK": disk, "COMPRESSED": compressed,
                "CHECKSUM": "sha256:" + sha256_file(images / name)}  # fmt: skip
         outcome = run_in_child(image2disk.run, context(env, tmp_path))
         assert outcome.ok, outcome.error or outcome.crash
@@ -64,9 +75,11 @@ def test_each_compression_with_its_checksum(images: Path, tmp_path: Path, name: 
         assert outcome.progress[-1][0] == (images / "disk.img").stat().st_size
 
 
-def test_magic_bytes_win_over_name_and_compressed_false(images: Path, tmp_path: Path) -> None:
-    with serving(images) as server, loop_disk(tmp_path / "disk", DISK) as disk:
-        env = {"IMG_URL": server.url("disguised.img"), "DEST_DISK": disk, "COMPRESSED": "false"}
+def test_magic_bytes_win_over_name_and_compressed_false(
+    serve: Served, images: Path, tmp_path: Path
+) -> None:
+    with loop_disk(tmp_path / "disk", DISK) as disk:
+        env = {"IMG_URL": at(serve, "disguised.img"), "DEST_DISK": disk, "COMPRESSED": "false"}
         outcome = run_in_child(image2disk.run, context(env, tmp_path))
         assert outcome.ok, outcome.error
         assert "zstd-compressed (magic bytes)" in outcome.text()
@@ -74,10 +87,12 @@ def test_magic_bytes_win_over_name_and_compressed_false(images: Path, tmp_path: 
         assert_written(disk, images)
 
 
-def test_wrong_checksum_fails_and_wipes_the_partial_image(images: Path, tmp_path: Path) -> None:
-    with serving(images) as server, loop_disk(tmp_path / "disk", DISK) as disk:
+def test_wrong_checksum_fails_and_wipes_the_partial_image(
+    serve: Served, images: Path, tmp_path: Path
+) -> None:
+    with loop_disk(tmp_path / "disk", DISK) as disk:
         wrong = "sha256:" + "0" * 64
-        env = {"IMG_URL": server.url("disk.img.gz"), "DEST_DISK": disk, "CHECKSUM": wrong}
+        env = {"IMG_URL": at(serve, "disk.img.gz"), "DEST_DISK": disk, "CHECKSUM": wrong}
         outcome = run_in_child(image2disk.run, context(env, tmp_path))
         assert outcome.then is None
         assert outcome.error is not None and "checksum mismatch" in outcome.error
@@ -89,13 +104,15 @@ def test_wrong_checksum_fails_and_wipes_the_partial_image(images: Path, tmp_path
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
-def test_checksum_file_names_the_image(images: Path, tmp_path: Path, algorithm: str) -> None:
+def test_checksum_file_names_the_image(
+    serve: Served, images: Path, tmp_path: Path, algorithm: str
+) -> None:
     sums = subprocess.run([f"{algorithm}sum", "disk.img.xz", "disk.img.gz"], cwd=images,
                           capture_output=True, text=True, check=True).stdout  # fmt: skip
     (images / f"{algorithm.upper()}SUMS").write_text("# published beside the images\n" + sums)
-    with serving(images) as server, loop_disk(tmp_path / "disk", DISK) as disk:
-        env = {"IMG_URL": server.url("disk.img.xz"), "DEST_DISK": disk,
-               "CHECKSUM": server.url(f"{algorithm.upper()}SUMS")}  # fmt: skip
+    with loop_disk(tmp_path / "disk", DISK) as disk:
+        env = {"IMG_URL": at(serve, "disk.img.xz"), "DEST_DISK": disk,
+               "CHECKSUM": at(serve, f"{algorithm.upper()}SUMS")}  # fmt: skip
         outcome = run_in_child(image2disk.run, context(env, tmp_path))
         assert outcome.ok, outcome.error
         assert f"checksum verified: {algorithm}:" in outcome.text()
@@ -194,11 +211,11 @@ def test_image_larger_than_the_disk_without_a_declared_size_stops_at_the_end(
         assert "first and last MiB were zeroed" in outcome.error
 
 
-def test_truncated_image_fails(images: Path, tmp_path: Path) -> None:
+def test_truncated_image_fails(serve: Served, images: Path, tmp_path: Path) -> None:
     data = (images / "disk.img.gz").read_bytes()
     (images / "cut.img.gz").write_bytes(data[: len(data) // 2])
-    with serving(images) as server, loop_disk(tmp_path / "disk", DISK) as disk:
-        env = {"IMG_URL": server.url("cut.img.gz"), "DEST_DISK": disk}
+    with loop_disk(tmp_path / "disk", DISK) as disk:
+        env = {"IMG_URL": at(serve, "cut.img.gz"), "DEST_DISK": disk}
         outcome = run_in_child(image2disk.run, context(env, tmp_path))
         assert outcome.error is not None and "truncated" in outcome.error
         assert "partial image" in outcome.error

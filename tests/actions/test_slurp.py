@@ -1,4 +1,5 @@
-"""slurp round trip: a real disk captured, uploaded, and written back with image2disk."""
+"""slurp round trip: a real disk captured, uploaded to a real `metalinit serve`, and written
+back with image2disk; and the hub's multipart POST to another server (the test file server)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from pathlib import Path
 import pytest
 
 from agent.actions import image2disk, slurp
+from tests.actions.conftest import artifact_url
 from tests.actions.helpers import MIB, context, gpt_image, loop_disk, read_bytes, run_in_child
-from tests.actions.http_server import Behaviour, serving, sha256_file
+from tests.actions.http_server import serving, sha256_file
+from tests.server.fleet import Fleet
+from tests.server.serving import Served
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loop devices need root")
 
@@ -33,45 +37,46 @@ def fill(disk: str, image: Path) -> None:
         os.close(fd)
 
 
+@pytest.fixture
+def machine_token(serve: Served) -> tuple[str, str]:
+    """A machine known to the server, looked up: (its hardware name, its boot token)."""
+    hardware, mac = Fleet(serve).machine()
+    return hardware, serve.machine().lookup([mac]).token
+
+
 @pytest.mark.parametrize("compressed", [False, True])
-def test_round_trip_through_the_upload_endpoint(
-    tmp_path: Path, source: Path, compressed: bool
+def test_round_trip_through_metalinit_serve(
+    tmp_path: Path, source: Path, serve: Served, machine_token: tuple[str, str], compressed: bool
 ) -> None:
-    srv = tmp_path / "srv"
-    srv.mkdir()
-    with (
-        serving(srv) as server,
-        loop_disk(tmp_path / "a", DISK) as disk_a,
-        loop_disk(tmp_path / "b", DISK) as disk_b,
-    ):
+    hardware, token = machine_token
+    with loop_disk(tmp_path / "a", DISK) as disk_a, loop_disk(tmp_path / "b", DISK) as disk_b:
         fill(disk_a, source)
         env = {"SOURCE_DISK": disk_a, "IMG_NAME": "golden", "COMPRESSED": str(compressed).lower()}
-        ctx = context(env, tmp_path / "s", server=server.base, token="machine-token")
-        outcome = run_in_child(slurp.run, ctx)
+        outcome = run_in_child(
+            slurp.run, context(env, tmp_path / "s", server=serve.url, token=token)
+        )
         assert outcome.ok, outcome.error or outcome.crash
         name = "golden.img.gz" if compressed else "golden.img"
-        stored = srv / "uploads" / name
+        stored = serve.artifacts / "uploads" / hardware / name
         raw = gzip.decompress(stored.read_bytes()) if compressed else stored.read_bytes()
         assert hashlib.sha256(raw).hexdigest() == sha256_file(source)
         checksum = re.search(r"CHECKSUM (sha256:[0-9a-f]{64})", outcome.text())
         assert checksum and checksum.group(1) == "sha256:" + sha256_file(stored)
         assert outcome.progress[-1] == (DISK, DISK)
+        url = re.search(r"verified by the server: (\S+)", outcome.text())
+        assert url and url.group(1) == artifact_url(serve, f"uploads/{hardware}/{name}")
         # and back: the artifact onto another disk, verified with the checksum slurp gave
-        put = [r for r in server.log if r.method == "PUT"]
-        assert [r.path for r in put] == [f"/api/v1/machine/artifacts/{name}"]
-        env = {"IMG_URL": server.url(f"uploads/{name}"), "DEST_DISK": disk_b, "COMPRESSED": str(compressed).lower(),
+        env = {"IMG_URL": url.group(1), "DEST_DISK": disk_b, "COMPRESSED": str(compressed).lower(),
                "CHECKSUM": checksum.group(1)}  # fmt: skip
         back = run_in_child(image2disk.run, context(env, tmp_path / "s"))
         assert back.ok, back.error
         assert read_bytes(disk_b, DISK) == source.read_bytes()
 
 
-def test_a_wrong_token_is_named(tmp_path: Path, source: Path) -> None:
-    srv = tmp_path / "srv"
-    srv.mkdir()
-    with serving(srv, Behaviour(token="right")) as server, loop_disk(tmp_path / "a", DISK) as disk:
+def test_a_wrong_token_is_named(tmp_path: Path, serve: Served) -> None:
+    with loop_disk(tmp_path / "a", DISK) as disk:
         env = {"SOURCE_DISK": disk, "IMG_NAME": "x"}
-        outcome = run_in_child(slurp.run, context(env, tmp_path, server=server.base, token="wrong"))
+        outcome = run_in_child(slurp.run, context(env, tmp_path, server=serve.url, token="wrong"))
         assert (
             outcome.error is not None
             and "HTTP 401 (the server refused this machine's token)" in outcome.error
