@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from agent.actions import ActionContext, ActionError, decoders, pipeline
 from agent.actions.checksum import Expected
 from agent.actions.stream import Download
-from agent.actions.target import Target
+from agent.actions.target import Sequential, Target
 
 MIB = 1 << 20
 
@@ -118,6 +118,7 @@ def write_image(
     decoder = decoders.decoder(kind)
     total = declared if kind in ("raw", "zstd") else None
     progress = _Progress(ctx, download, total, interval)
+    sequential = Sequential(target)
     written = 0
 
     def write(piece: bytes) -> None:
@@ -129,13 +130,14 @@ def write_image(
                 f"the image is larger than {target.path} ({target.size} bytes, "
                 f"{size_text(target.size)}): it does not fit"
             )
-        target.write_all(piece, written)
+        sequential.write(piece)
         written += len(piece)
         progress(written)
 
     ctx.say(f"writing {download.what} ({kind}) to {target.path}")
     try:
         pipeline.run(itertools.chain([first], chunks), decoder, write)
+        sequential.finish()
         digest = _verify(hasher, expected, download.what) if expected else ""
         os.fsync(target.fd)
     except Exception as e:

@@ -157,6 +157,7 @@ def write_ext4(ctx: ActionContext, image: Any, target: Target, fs_uuid: str) -> 
 
     assert target.size is not None
     target.wipe()  # no old partition table (sector 0, the backup GPT) may outlive this
+    target.buffered()  # the ext4 writer writes blocks of any size and place
     writer = Ext4Writer(target.fd, 0, target.size // BLOCK * BLOCK)
     mtime = created_time(image.config)
     tree = ImageTree(writer.store, mtime)

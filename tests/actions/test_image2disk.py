@@ -261,3 +261,33 @@ def test_bad_settings_fail_before_any_write(
 ) -> None:
     outcome = run_in_child(image2disk.run, context(env, tmp_path))
     assert outcome.error is not None and message in outcome.error, outcome.error
+
+
+@pytest.mark.parametrize("where", ["loop", "file-ext4", "file-tmpfs"])
+def test_an_unaligned_size_and_image_files_are_written_whole(tmp_path: Path, where: str) -> None:
+    root = tmp_path / "srv"
+    root.mkdir()
+    data = os.urandom(9 * MIB + 1000)  # more than one direct-write stage, and a ragged tail
+    (root / "odd.img").write_bytes(data)
+    with serving(root) as server:
+        if where == "loop":
+            with loop_disk(tmp_path / "disk", 16 * MIB) as disk:
+                outcome = run_in_child(
+                    image2disk.run,
+                    context({"IMG_URL": server.url("odd.img"), "DEST_DISK": disk}, tmp_path),
+                )
+                assert outcome.ok, outcome.error
+                assert read_bytes(disk, len(data) + 10) == data + bytes(10)
+            return
+        folder = Path("/dev/shm") if where == "file-tmpfs" else tmp_path
+        image = folder / f"image2disk-test-{os.getpid()}.img"
+        image.write_bytes(b"")
+        try:
+            outcome = run_in_child(
+                image2disk.run,
+                context({"IMG_URL": server.url("odd.img"), "DEST_DISK": str(image)}, tmp_path),
+            )
+            assert outcome.ok, outcome.error
+            assert image.read_bytes() == data
+        finally:
+            image.unlink()
