@@ -10,6 +10,7 @@ from agent.context import Context
 from agent.early import early_mounts
 from agent.launch import run_entrypoint
 from agent.log import LOG_FILE, Log
+from agent.provision.stage import provision
 from agent.rootmount import enter_root, find_root, mount_root
 from agent.runner import run
 from agent.stages import network, open_console, read_cmdline, rescue_if_asked
@@ -23,6 +24,7 @@ STAGES = (
     modules,
     network,
     rescue_if_asked,
+    provision,  # with provision=URL: the workflow, and the boot never reaches the root stages
     find_root,
     mount_root,
     enter_root,

@@ -17,6 +17,8 @@ commands:
   build               build out/vmlinuz and out/initramfs.cpio.zst
   boot --disk IMG     boot out/ in QEMU with a disk attached
   selfcheck           check that the agent's parts load and parse on this host
+  inventory [--json]  print this machine's hardware, as the provisioning worker reports it
+  worker --server URL run this machine's provisioning workflow (what a provision= boot does)
   demo                build, make an example disk and boot it (the README's main job)
   serve               run the provisioning server
   hw, template, workflow, apply   its hardware, templates and workflows (admin client)
@@ -65,6 +67,18 @@ def _selfcheck(argv: list[str]) -> int:
     return main(argv)
 
 
+def _inventory(argv: list[str]) -> int:
+    from agent.provision.inventory_cli import main
+
+    return main(argv)
+
+
+def _worker(argv: list[str]) -> int:
+    from agent.provision.worker_cli import main
+
+    return main(argv)
+
+
 def _demo(argv: list[str]) -> int:
     from initramfs.demo import main
 
@@ -109,6 +123,8 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "build": _build,
     "boot": _boot,
     "selfcheck": _selfcheck,
+    "inventory": _inventory,
+    "worker": _worker,
     "demo": _demo,
     "serve": _serve,
     "hw": _hw,

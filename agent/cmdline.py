@@ -40,6 +40,14 @@ class OnExit(enum.Enum):
     RESTART = "restart"
 
 
+class OnFailure(enum.Enum):
+    """What a provisioning boot does when its workflow fails: `metalinit.on_failure=`."""
+
+    RESCUE = "rescue"
+    REBOOT = "reboot"
+    RETRY = "retry"
+
+
 class IpMode(enum.Enum):
     DHCP = "dhcp"
     OFF = "off"
@@ -79,6 +87,8 @@ class BootParams:
     init_args: tuple[str, ...] | None = None
     ip: IpConfig | None = None
     provision: str | None = None
+    on_failure: OnFailure = OnFailure.RESCUE
+    registry_mirror: str | None = None
     on_exit: OnExit = OnExit.RESCUE
     modules: tuple[str, ...] = ()
     iface: str | None = None
@@ -235,13 +245,24 @@ def _entrypoint(key: str, value: str | None) -> dict[str, Any]:
     return {"entrypoint": tuple(argv)}
 
 
-def _on_exit(key: str, value: str | None) -> dict[str, Any]:
+def _choice(name: str, kind: type[enum.Enum]) -> Any:
+    def handle(key: str, value: str | None) -> dict[str, Any]:
+        text = _need_value(key, value)
+        try:
+            return {name: kind(text)}
+        except ValueError:
+            choices = ", ".join(str(policy.value) for policy in kind)
+            raise CmdlineError(key, text, f"must be one of {choices}") from None
+
+    return handle
+
+
+def _registry_mirror(key: str, value: str | None) -> dict[str, Any]:
     text = _need_value(key, value)
-    try:
-        return {"on_exit": OnExit(text)}
-    except ValueError:
-        choices = ", ".join(policy.value for policy in OnExit)
-        raise CmdlineError(key, text, f"must be one of {choices}") from None
+    url = urlsplit(text if "://" in text else f"https://{text}")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise CmdlineError(key, text, "must be a registry host[:port] or an http(s):// URL")
+    return {"registry_mirror": text}
 
 
 def _modules(key: str, value: str | None) -> dict[str, Any]:
@@ -345,7 +366,9 @@ _HANDLERS = {
     "entrypoint": _entrypoint,
     "ip": _ip,
     "provision": _provision,
-    "metalinit.on_exit": _on_exit,
+    "metalinit.on_exit": _choice("on_exit", OnExit),
+    "metalinit.on_failure": _choice("on_failure", OnFailure),
+    "metalinit.registry_mirror": _registry_mirror,
     "metalinit.modules": _modules,
     "metalinit.iface": _text("iface"),
     "metalinit.rescue": _flag("rescue"),

@@ -3,14 +3,15 @@ follow `metalinit.on_exit=` when it ends."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import time
-from pathlib import Path
 
 from agent.cmdline import OnExit
 from agent.context import Context
 from agent.entrypoint import EntrypointError, Launch, plan_launch
+from agent.rootfile import read_in_root
 from agent.spawn import EXIT_NOT_FOUND, spawn
 from agent.stages import open_console
 from agent.supervise import Ending, Outcome, supervise
@@ -21,13 +22,6 @@ class EntrypointEnded(EntrypointError):
     pass
 
 
-def _read_optional(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
-
-
 def plan(ctx: Context) -> Launch:
     root = ctx.paths.new_root
     try:
@@ -35,7 +29,11 @@ def plan(ctx: Context) -> Launch:
     except image_config.ImageConfigError as err:
         raise EntrypointError(str(err)) from None
     return plan_launch(
-        ctx.params, image, _read_optional(root / "etc/passwd"), _read_optional(root / "etc/group")
+        ctx.params,
+        image,
+        read_in_root(str(root), "/etc/passwd"),
+        read_in_root(str(root), "/etc/group"),
+        hostname=os.uname().nodename,
     )
 
 

@@ -71,6 +71,18 @@ class Log:
         except OSError:
             pass
 
+    def banner(self, text: str) -> None:
+        """A block for the person at the console (the rescue banner), as written: shown even
+        with `quiet`; kmsg and the log file get it line by line."""
+        try:
+            self.console.write(text + "\n")
+            self.console.flush()
+        except (OSError, ValueError):
+            pass
+        for line in text.splitlines():
+            self._to_kmsg("error", line)
+            self._to_file(line)
+
     def debug(self, message: str) -> None:
         self._emit("debug", message)
 

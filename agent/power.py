@@ -1,5 +1,6 @@
-"""Power off and reboot the way a careful init does: stop processes, sync, unmount, then ask
-the kernel. Called only from PID 1 (in a PID namespace the kernel ends the namespace)."""
+"""Power off, reboot and kexec the way a careful init does: stop processes, sync, unmount,
+then ask the kernel. Called only from PID 1 (in a PID namespace the kernel ends the
+namespace)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import enum
 from agent.context import Context
 from agent.supervise import stop_everyone
 from agent.syscalls import (
+    LINUX_REBOOT_CMD_KEXEC,
     LINUX_REBOOT_CMD_POWER_OFF,
     LINUX_REBOOT_CMD_RESTART,
     MNT_DETACH,
@@ -21,6 +23,7 @@ KEEP_MOUNTED = {"/"}
 class Power(enum.Enum):
     POWEROFF = LINUX_REBOOT_CMD_POWER_OFF
     REBOOT = LINUX_REBOOT_CMD_RESTART
+    KEXEC = LINUX_REBOOT_CMD_KEXEC  # into the kernel an action loaded with kexec_file_load
 
 
 def mounts_to_release(mountinfo: str) -> list[str]:

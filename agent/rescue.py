@@ -37,6 +37,9 @@ HINTS = {
     "enter_root": "the root is mounted at /mnt; check that it has the directories it needs",
     "run_entrypoint": "the root is mounted at /mnt; `chroot /mnt /bin/sh` looks inside, "
     "entrypoint= chooses another program",
+    "provision": "`metalinit workflow show ID` on the server shows each action and its log; "
+    "after `metalinit workflow retry ID`, `metalinit worker --server URL` here (or a reboot) "
+    "runs it again; `metalinit inventory` and `ls /dev/disk/by-id` show this machine's disks",
 }
 
 
@@ -46,12 +49,23 @@ class Failure:
     error: BaseException
 
 
+def describe(error: BaseException) -> str:
+    """An error as a reader needs it: our own errors by their message, others by their
+    type too; never an empty string (a bare `OSError()` or `KeyboardInterrupt()` has none)."""
+    text = str(error) if isinstance(error, AgentError | OSError) else repr(error)
+    return text or type(error).__name__
+
+
+def summary(failure: Failure | None, reason: str = "") -> str:
+    """The one log line saying why the boot is at the rescue shell."""
+    parts = [f"stage '{failure.stage}' failed: {describe(failure.error)}"] if failure else []
+    return "; ".join(parts + ([reason] if reason else [])) or "the rescue shell was asked for"
+
+
 def banner(failure: Failure | None, reason: str = "") -> str:
-    lines = ["", "=" * 72]
+    lines = ["=" * 72]
     if failure is not None:
-        error = failure.error
-        why = str(error) if isinstance(error, AgentError | OSError) else repr(error)
-        lines += [f"metalinit: stage '{failure.stage}' failed", f"  why: {why}"]
+        lines += [f"metalinit: stage '{failure.stage}' failed", f"  why: {describe(failure.error)}"]
         hint = HINTS.get(failure.stage)
         if hint:
             lines.append(f"  try: {hint}")
@@ -97,7 +111,8 @@ def rescue(ctx: Context, failure: Failure | None, reason: str = "") -> NoReturn:
     from agent.supervise import Ending
 
     ctx.stage = "rescue"
-    ctx.log.error(banner(failure, reason))
+    ctx.log.error(summary(failure, reason))
+    ctx.log.banner(banner(failure, reason))
     while True:
         try:
             setup_early(ctx, root="")  # the root stage may have moved /proc and /dev away
@@ -110,7 +125,7 @@ def rescue(ctx: Context, failure: Failure | None, reason: str = "") -> NoReturn:
                 power(ctx, Power.REBOOT)
             ctx.log.info(f"rescue shell exited with {outcome.code}")
         except (AgentError, OSError) as err:
-            ctx.log.error(f"rescue shell: {err}")
+            ctx.log.error(f"rescue shell: {describe(err)}")
         ctx.log.info(f"press Enter within {ASK_AGAIN_SECONDS:.0f} s for another shell; "
                      "otherwise the machine reboots")  # fmt: skip
         fd = ctx.console_fd if ctx.console_fd is not None else 0
@@ -118,4 +133,4 @@ def rescue(ctx: Context, failure: Failure | None, reason: str = "") -> NoReturn:
             try:
                 power(ctx, Power.REBOOT)
             except OSError as err:
-                ctx.log.error(f"reboot: {err}")
+                ctx.log.error(f"reboot: {describe(err)}")

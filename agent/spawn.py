@@ -28,6 +28,8 @@ def find_program(name: str, path_env: str) -> str:
     """`name` as execvp would find it (called after chroot, so paths are the new root's)."""
     if "/" in name:
         return name
+    if not path_env:
+        raise FileNotFoundError(errno.ENOENT, f"{name}: no PATH to look it up in, give a path")
     for directory in path_env.split(":"):
         candidate = os.path.join(directory or ".", name)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
@@ -71,7 +73,8 @@ def _child(launch: Launch, root: str, console_fd: int | None, write_end: int) ->
         signal.signal(sig, signal.SIG_DFL)
     if root != "/":
         os.chroot(root)
-    os.makedirs(launch.cwd, exist_ok=True)  # as runc does for a missing WorkingDir
+    os.umask(0o022)  # runc's and Docker's; PID 1's own may differ
+    os.makedirs(launch.cwd, 0o755, exist_ok=True)  # a missing WorkingDir, as Docker and runc
     os.chdir(launch.cwd)
     os.setgroups(list(launch.groups))
     os.setgid(launch.gid)

@@ -1,8 +1,9 @@
 """The thin layer between the agent and the kernel.
 
 Everything that changes the machine (mount, mknod, module loading, reboot, kexec, the
-kernel's view of a disk's partitions) goes through a `Syscalls` object, so tests and
-`--dry-run` swap in a `Recorder` and assert what was asked.
+kernel's view of a disk's partitions, and the namespaces, pivot_root and hostname of
+container actions) goes through a `Syscalls` object, so tests and `--dry-run` swap in a
+`Recorder` and assert what was asked.
 """
 
 from __future__ import annotations
@@ -22,9 +23,15 @@ MS_BIND = 0x1000
 MS_MOVE = 0x2000
 MS_REC = 0x4000
 MS_SILENT = 0x8000
-MS_PRIVATE = 0x40000
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
 MNT_DETACH = 0x2
-CLONE_NEWNS = 0x20000
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
 
 LINUX_REBOOT_CMD_RESTART = 0x01234567
 LINUX_REBOOT_CMD_POWER_OFF = 0x4321FEDC
@@ -35,6 +42,7 @@ SYS_FINIT_MODULE = 313  # x86_64
 SYS_KEXEC_FILE_LOAD = 320  # x86_64
 KEXEC_FILE_UNLOAD = 0x1
 KEXEC_FILE_NO_INITRAMFS = 0x4
+SYS_PIVOT_ROOT = 155  # x86_64; glibc has no wrapper
 MODULE_INIT_IGNORE_MODVERSIONS = 1
 MODULE_INIT_IGNORE_VERMAGIC = 2
 
@@ -176,6 +184,19 @@ class Syscalls:
                 e.errno, f"BLKPG {what} partition {number} of {_fd_path(fd)}: {e.strerror}"
             ) from None
 
+    def setns(self, fd: int, nstype: int = 0) -> None:
+        if self.libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)) != 0:
+            raise _fail("setns", f"{os.readlink(f'/proc/self/fd/{fd}')}, {nstype:#x}")
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        if self.libc.syscall(SYS_PIVOT_ROOT, new_root.encode(), put_old.encode()) != 0:
+            raise _fail("pivot_root", f"{new_root}, {put_old}")
+
+    def sethostname(self, name: str) -> None:
+        raw = name.encode()
+        if self.libc.sethostname(raw, ctypes.c_size_t(len(raw))) != 0:
+            raise _fail("sethostname", repr(name))
+
 
 @dataclass
 class Recorder(Syscalls):
@@ -235,3 +256,12 @@ class Recorder(Syscalls):
 
     def blkpg_del(self, fd: int, number: int) -> None:
         self._record("blkpg_del", _fd_path(fd), number)
+
+    def setns(self, fd: int, nstype: int = 0) -> None:
+        self._record("setns", os.readlink(f"/proc/self/fd/{fd}"), nstype)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        self._record("pivot_root", new_root, put_old)
+
+    def sethostname(self, name: str) -> None:
+        self._record("sethostname", name)

@@ -29,12 +29,14 @@ SEARCH_PATHS = (REPO, REPO / "rootfs-tools")
 NAME = "metalinit"
 CONTENTS = "_internal"
 # Never imported at boot: GUI, test and doc tools, the host-side tools and our own
-# host packages, optional extras scapy probes for, and PyInstaller itself.
+# host packages, optional extras scapy probes for, and PyInstaller itself. The worker's
+# requests comes with urllib3, idna and certifi (its CA bundle, which requests finds through
+# certifi.where()); a character-set detector it needs only for text bodies stays out.
 EXCLUDES = (
     "tkinter", "_tkinter", "turtle", "turtledemo", "idlelib", "doctest",
     "pydoc", "pydoc_data", "test", "lib2to3", "ensurepip", "venv", "distutils",
     "setuptools", "pkg_resources", "pip", "IPython", "matplotlib", "numpy", "pyx",
-    "cryptography", "requests", "urllib3", "charset_normalizer", "certifi", "rich",
+    "cryptography", "charset_normalizer", "chardet", "rich",
     "pygments", "markdown_it", "xmlrpc", "curses", "readline", "_pydecimal",
     "PyInstaller", "_pytest", "pytest", "mypy", "initramfs", "kernels", "server",
 )  # fmt: skip

@@ -10,13 +10,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from server import render
-from server.api import views
 from server.errors import BadRequest
 from server.store import Store
 from server.store import hardware as hw
 from server.store import templates as tpl
 from server.store import workflows as wfs
-from server.store.hardware import HardwareSpec
+from server.store.hardware import HardwareRecord, record_of
 
 
 def _reference(conn: Connection, hardware_ref: str | None, hardware_map: dict[str, str]) -> Any:
@@ -46,7 +45,7 @@ def create_in(
 ) -> str:
     source = tpl.get(conn, template).data
     ref = _reference(conn, hardware_ref, hardware_map)
-    plan = render.plan(source, views.hardware_spec(conn, ref), hardware_map)
+    plan = render.plan(source, record_of(ref), hardware_map)
     return wfs.create(
         conn,
         plan,
@@ -66,7 +65,7 @@ def create_workflow(store: Store, **kwargs: Any) -> str:
 
 def _apply(conn: Connection, docs: list[render.Document], now: float) -> list[dict[str, Any]]:
     applied: list[dict[str, Any]] = []
-    for spec in (d for d in docs if isinstance(d, HardwareSpec)):
+    for spec in (d for d in docs if isinstance(d, HardwareRecord)):
         new = hw.find(conn, spec.name) is None
         hw.save(conn, spec, now)
         applied.append({"kind": "Hardware", "name": spec.name, "created": new})

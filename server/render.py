@@ -1,30 +1,34 @@
 """The one place the server calls the template renderer and the Tinkerbell object reader
-(`server.tinkerbell`, `server.gotemplate`): everything else sees only `PlannedWorkflow`,
-`HardwareSpec` and the two document types below.
-
-INTERIM: until `server.tinkerbell` is merged, `_Interim` stands in for it so the machine
-API can be built and tested. It renders nothing: a template holding `{{` is refused, and
-it reads YAML with PyYAML's string-only loader. It goes when the renderer lands.
+(`server.tinkerbell`, over `server.gotemplate`): everything else sees only
+`PlannedWorkflow`, `HardwareRecord` and the two document types below, and every
+`TinkerbellError` becomes a 422 whose message names the document, line and field.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from server.errors import BadRequest
 from server.plan import PlannedAction, PlannedWorkflow
-from server.store.hardware import HardwareSpec
+from server.store.hardware import HardwareRecord
 
-MAX_DOCUMENT = 1024 * 1024
+try:
+    tb = importlib.import_module("server.tinkerbell")
+except ModuleNotFoundError:  # INTERIM, until server.tinkerbell is merged (see render_interim)
+    tb = importlib.import_module("server.render_interim")
 
 
 class TemplateProblem(BadRequest):
     """A template or object file that cannot be used; the message names line and field."""
 
     code = "invalid_template"
+
+
+class HardwareProblem(BadRequest):
+    code = "invalid_hardware"
 
 
 @dataclass(frozen=True)
@@ -42,94 +46,79 @@ class WorkflowDoc:
     toggle_netboot: bool = False
 
 
-Document = HardwareSpec | TemplateDoc | WorkflowDoc
+Document = HardwareRecord | TemplateDoc | WorkflowDoc
 
 
 def check_template(source: str) -> str:
-    """Validate a template at upload; returns its `name`."""
-    return _Interim.check(source)
+    """Validate a template at upload (it renders over placeholder hardware and reads as a
+    workflow); returns its `name`."""
+    try:
+        return str(tb.check_template(source).name)
+    except tb.TinkerbellError as err:
+        raise TemplateProblem(f"template: {err}") from None
 
 
-def plan(source: str, hardware: HardwareSpec, hardware_map: dict[str, str]) -> PlannedWorkflow:
+def _hardware(record: HardwareRecord) -> Any:
+    try:
+        return tb.Hardware(record.name, record.spec, labels=record.labels)
+    except tb.TinkerbellError as err:
+        raise HardwareProblem(f"hardware {record.name}: {err}") from None
+
+
+def check_hardware(record: HardwareRecord) -> None:
+    """The record is a valid Tinkerbell HardwareSpec (what templates will be given)."""
+    _hardware(record)
+
+
+def plan(source: str, record: HardwareRecord, hardware_map: Mapping[str, str]) -> PlannedWorkflow:
     """Render `source` for this hardware and map: the actions the server will serve."""
-    return _Interim.plan(source)
+    try:
+        rendered = tb.render_workflow(source, _hardware(record), hardware_map)
+    except tb.TinkerbellError as err:
+        raise TemplateProblem(f"rendering for {record.name}: {err}") from None
+    actions = [
+        PlannedAction(
+            task=task.name,
+            worker=task.worker,
+            name=a.name,
+            image=a.image,
+            timeout=a.timeout,
+            retries=a.retries,
+            command=tuple(a.command),
+            environment=dict(a.environment),
+            volumes=tuple(a.volumes),
+            pid=a.pid,
+        )
+        for task in rendered.tasks
+        for a in task.actions
+    ]
+    return PlannedWorkflow(rendered.name, rendered.global_timeout, tuple(actions))
+
+
+def _document(obj: Any) -> Document:
+    if isinstance(obj, tb.Hardware):
+        netboot_given = any(i.netboot is not None for i in obj.interfaces)
+        allow = obj.allow_pxe if netboot_given else True
+        return HardwareRecord(obj.name, dict(obj.spec), allow, dict(obj.labels))
+    if isinstance(obj, tb.TemplateObject):
+        return TemplateDoc(obj.name, obj.data)
+    if obj.disabled:
+        raise TemplateProblem(
+            f"workflow {obj.name}: spec.disabled is not supported here; "
+            "apply the Workflow when it should run"
+        )
+    return WorkflowDoc(
+        obj.name,
+        obj.template_ref,
+        obj.hardware_ref,
+        dict(obj.hardware_map),
+        obj.toggle_allow_netboot,
+    )
 
 
 def parse_documents(text: str) -> list[Document]:
     """Tinkerbell's Hardware, Template and Workflow objects (v1alpha1) in one YAML stream."""
-    return _Interim.documents(text)
-
-
-class _Interim:
-    """Stand-in for server.tinkerbell until it is merged (see the module docstring)."""
-
-    @staticmethod
-    def _load(source: str) -> Any:
-        if len(source) > MAX_DOCUMENT:
-            raise TemplateProblem(f"template: over {MAX_DOCUMENT} bytes")
-        if "{{" in source:
-            raise TemplateProblem("template: {{ … }} needs the renderer, not installed yet")
-        try:
-            return yaml.load(source, Loader=yaml.BaseLoader)  # strings only
-        except yaml.YAMLError as err:
-            raise TemplateProblem(f"template: not YAML: {err}") from None
-
-    @staticmethod
-    def check(source: str) -> str:
-        return _Interim.plan(source).name
-
-    @staticmethod
-    def plan(source: str) -> PlannedWorkflow:
-        doc = _Interim._load(source)
-        if not isinstance(doc, dict) or not doc.get("tasks"):
-            raise TemplateProblem("template: no tasks")
-        actions = []
-        for task in doc["tasks"]:
-            for a in task.get("actions") or []:
-                env = {**(task.get("environment") or {}), **(a.get("environment") or {})}
-                actions.append(
-                    PlannedAction(
-                        task=task["name"],
-                        worker=task.get("worker", ""),
-                        name=a["name"],
-                        image=a["image"],
-                        timeout=int(a.get("timeout", 0) or 0),
-                        retries=int(a.get("retries", 0) or 0),
-                        command=tuple(a.get("command") or ()),
-                        environment=env,
-                        volumes=tuple((task.get("volumes") or []) + (a.get("volumes") or [])),
-                        pid=a.get("pid", ""),
-                    )
-                )
-        return PlannedWorkflow(
-            doc.get("name", ""), int(doc.get("global_timeout", 0) or 0), tuple(actions)
-        )
-
-    @staticmethod
-    def documents(text: str) -> list[Document]:
-        out: list[Document] = []
-        for doc in yaml.safe_load_all(text):
-            kind, meta, spec = doc.get("kind"), doc.get("metadata") or {}, doc.get("spec") or {}
-            if kind == "Template":
-                out.append(TemplateDoc(meta["name"], spec["data"]))
-            elif kind == "Workflow":
-                out.append(
-                    WorkflowDoc(
-                        meta["name"],
-                        spec["templateRef"],
-                        spec["hardwareRef"],
-                        {k: str(v) for k, v in (spec.get("hardwareMap") or {}).items()},
-                        bool((spec.get("bootOptions") or {}).get("toggleAllowNetboot")),
-                    )
-                )
-            elif kind == "Hardware":
-                out.append(
-                    HardwareSpec(
-                        meta["name"],
-                        disks=tuple(d["device"] for d in spec.get("disks") or []),
-                        interfaces=tuple(spec.get("interfaces") or ()),
-                        metadata=spec.get("metadata") or {},
-                        user_data=spec.get("userData") or "",
-                    )
-                )
-        return out
+    try:
+        return [_document(obj) for obj in tb.parse_objects(text)]
+    except tb.TinkerbellError as err:
+        raise TemplateProblem(str(err)) from None

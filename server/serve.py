@@ -192,9 +192,14 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(store, AppConfig(artifacts=artifacts.resolve(), timings=timings))
     config = uvicorn.Config(
         app,
+        loop="asyncio",  # uvloop measured no faster here: the work is in the threadpool
+        http="auto",  # httptools when installed (the server extra), else h11
         log_config=None,
         access_log=args.access_log,
         timeout_graceful_shutdown=10,
+        # longer than any worker's pause between calls (heartbeats every 10 s): a kept-alive
+        # connection the server closes just as the worker reuses it fails that request
+        timeout_keep_alive=75,
         lifespan="on",
         log_level=args.log_level,
     )

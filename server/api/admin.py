@@ -31,12 +31,14 @@ from server.creating import apply_documents, create_workflow
 from server.store import hardware as hw
 from server.store import templates as tpl
 from server.store import workflows as wfs
-from server.store.hardware import HardwareSpec
 
 router = APIRouter(prefix="/api/v1", tags=["admin"], dependencies=[Admin], responses=PROBLEMS)
 log = logging.getLogger("metalinit.server")
 
-NamePath = Annotated[str, Path(min_length=1, max_length=199, pattern=r"^[^\s/]+$")]
+# a hardware name is a Kubernetes object name, as Tinkerbell's Hardware has
+HardwareName = Annotated[
+    str, Path(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+]
 KeyPath = Annotated[str, Path(min_length=1, max_length=200)]
 
 
@@ -48,20 +50,23 @@ def list_hardware(request: Request) -> Any:
 
 
 @router.put("/hardware/{name}", response_model=HardwareView, summary="add or replace hardware")
-def put_hardware(name: NamePath, body: HardwareIn, request: Request) -> Any:
-    spec = HardwareSpec(
+def put_hardware(name: HardwareName, body: HardwareIn, request: Request) -> Any:
+    record = hw.compose(
         name,
-        tuple(body.macs),
-        tuple(body.disks),
-        tuple(body.interfaces),
-        body.metadata,
-        body.user_data,
-        body.allow_netboot,
+        macs=body.macs,
+        disks=body.disks,
+        interfaces=body.interfaces,
+        metadata=body.metadata,
+        user_data=body.user_data,
+        allow_netboot=body.allow_netboot,
+        spec=body.spec,
+        labels=body.labels,
     )
+    render.check_hardware(record)
     now = time.time()
 
     def save(conn: Any) -> dict[str, Any]:
-        hw.save(conn, spec, now)
+        hw.save(conn, record, now)
         return views.hardware_view(conn, hw.get(conn, name))
 
     view = store_of(request).write(save)

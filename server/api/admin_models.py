@@ -25,6 +25,10 @@ class HardwareIn(_Body):
     metadata: dict[str, Any] = Field(default_factory=dict)
     user_data: Annotated[str, Field(max_length=1024 * 1024)] = ""
     allow_netboot: bool = True
+    spec: dict[str, Any] | None = None  # a whole Tinkerbell HardwareSpec, the others on top
+    labels: dict[Key, Annotated[str, Field(max_length=1024)]] = Field(
+        default_factory=dict, max_length=64
+    )  # free-form
 
 
 class HardwareView(BaseModel):
@@ -34,6 +38,8 @@ class HardwareView(BaseModel):
     interfaces: list[dict[str, Any]]
     metadata: dict[str, Any]
     user_data: str
+    spec: dict[str, Any]  # Tinkerbell's HardwareSpec, as templates see it
+    labels: dict[str, str]
     allow_netboot: bool
     inventory: dict[str, Any] | None
     inventory_at: float | None

@@ -89,10 +89,12 @@ def get_artifact(
     max_body_size=UPLOAD_LIMIT,
 )
 async def upload(
-    name: Annotated[str, PathParam(max_length=200)],
+    name: Annotated[str, PathParam(max_length=200, pattern=UPLOAD_NAME.pattern)],
     request: Request,
     caller: Machine,
-    checksum: Annotated[str | None, Header(alias=wire.UPLOAD_SHA256)] = None,
+    checksum: Annotated[
+        str | None, Header(alias=wire.UPLOAD_SHA256, pattern=_HEX64.pattern)
+    ] = None,
 ) -> JSONResponse:
     if not UPLOAD_NAME.match(name):
         raise BadRequest(f"upload name {name!r}: letters, digits, '.', '_' and '-' only")

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from agent.provision import wire
 from server.api import wire_models as m
-from server.api.auth import Machine, store_of
+from server.api.auth import MachineToken, store_of
 from server.api.problems import PROBLEMS
 from server.errors import UnknownMachine
 from server.macs import mac
@@ -70,43 +70,39 @@ def lookup(body: m.LookupRequest, request: Request) -> JSONResponse:
 
 @router.post(wire.NEXT, response_model=m.NextReply, summary="the next action to run")
 def next_action(
-    caller: Machine, request: Request, body: m.NextRequest | None = None
+    token: MachineToken, request: Request, body: m.NextRequest | None = None
 ) -> JSONResponse:
     timings = _timings(request)
     now = time.time()
-    reply = store_of(request).write(lambda conn: ops.next_action(conn, caller, timings, now))
+    store = store_of(request)
+    reply = store.read(lambda conn: ops.next_action(conn, token, timings, now, writable=False))
+    if reply is None:  # a workflow to time out first
+        reply = store.write(lambda conn: ops.next_action(conn, token, timings, now, writable=True))
+    assert reply is not None
     if reply.action is not None:  # never the environment: it may hold secrets
-        log.info(
-            "next for %s: %s attempt %d", caller.hardware, reply.action.id, reply.action.attempt
-        )
+        log.info("next: %s attempt %d", reply.action.id, reply.action.attempt)
     return _reply(reply)
 
 
 @router.post(wire.REPORT, response_model=m.ReportReply, summary="an action's state change")
-def report(body: m.Report, caller: Machine, request: Request) -> JSONResponse:
+def report(body: m.Report, token: MachineToken, request: Request) -> JSONResponse:
     r = wire.Report.from_json(body.model_dump(mode="json"))
     now = time.time()
-    reply = store_of(request).write(lambda conn: ops.take_report(conn, caller, r, now))
-    log.info(
-        "report from %s: %s attempt %d %s%s",
-        caller.hardware,
-        r.action_id,
-        r.attempt,
-        r.state.value,
-        "" if reply.stored else " (already stored)",
-    )
+    reply = store_of(request).write(lambda conn: ops.take_report(conn, token, r, now))
+    already = "" if reply.stored else " (already stored)"
+    log.info("report: %s attempt %d %s%s", r.action_id, r.attempt, r.state.value, already)
     return _reply(reply)
 
 
 @router.post(wire.HEARTBEAT, response_model=m.HeartbeatReply, summary="alive, with progress")
-def heartbeat(body: m.Heartbeat, caller: Machine, request: Request) -> JSONResponse:
+def heartbeat(body: m.Heartbeat, token: MachineToken, request: Request) -> JSONResponse:
     hb = wire.Heartbeat.from_json(body.model_dump(mode="json"))
     now = time.time()
-    beat = store_of(request).write(lambda conn: ops.heartbeat(conn, caller, hb, now), durable=False)
+    beat = store_of(request).write(lambda conn: ops.heartbeat(conn, token, hb, now), durable=False)
     return _reply(beat)
 
 
 @router.post(wire.LOG, response_model=m.LogReply, summary="lines of the running action's output")
-def add_log(body: m.LogLines, caller: Machine, request: Request) -> JSONResponse:
+def add_log(body: m.LogLines, token: MachineToken, request: Request) -> JSONResponse:
     batch = wire.LogLines.from_json(body.model_dump(mode="json"))
-    return _reply(store_of(request).write(lambda conn: ops.add_log(conn, caller, batch)))
+    return _reply(store_of(request).write(lambda conn: ops.add_log(conn, token, batch)))

@@ -21,13 +21,21 @@ from server.api.auth import store_of
 from server.api.problems import PROBLEMS
 from server.errors import NotFound
 from server.store import hardware as hw
+from server.store.hardware import HardwareRecord
 
-router = APIRouter(tags=["metadata"], responses={404: PROBLEMS[404]})
+# the answers are text/plain; errors stay Problem JSON, which the spec must say itself
+_JSON_PROBLEM = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+router = APIRouter(
+    tags=["metadata"],
+    responses={
+        s: {"description": PROBLEMS[s]["description"], "content": _JSON_PROBLEM} for s in (404, 422)
+    },
+)
 Version = Annotated[str, PathParam(pattern=r"^(latest|\d{4}-\d{2}-\d{2})$")]
 KEYS = ("instance-id", "hostname", "local-hostname", "local-ipv4", "public-keys/")
 
 
-def _record(request: Request) -> Any:
+def _record(request: Request) -> HardwareRecord:
     address = request.client.host if request.client else ""
     row = store_of(request).read(lambda conn: hw.by_address(conn, address))
     if row is None:
@@ -35,23 +43,23 @@ def _record(request: Request) -> Any:
             f"no hardware has the address {address}; the metadata service knows "
             "a machine by the address in its hardware record"
         )
-    return row
+    return hw.record_of(row)
 
 
-def _instance(row: Any) -> dict[str, Any]:
-    instance = (row.metadata or {}).get("instance")
+def _instance(row: HardwareRecord) -> dict[str, Any]:
+    instance = row.metadata().get("instance")
     return instance if isinstance(instance, dict) else {}
 
 
-def _first_dhcp(row: Any, key: str) -> Any:
-    for iface in row.interfaces:
+def _first_dhcp(row: HardwareRecord, key: str) -> Any:
+    for iface in row.interfaces():
         value = (iface.get("dhcp") or {}).get(key)
         if value:
             return value
     return None
 
 
-def _local_ipv4(row: Any, request: Request) -> str:
+def _local_ipv4(row: HardwareRecord, request: Request) -> str:
     for ip in _instance(row).get("ips") or []:
         if (
             isinstance(ip, dict)
@@ -66,12 +74,12 @@ def _local_ipv4(row: Any, request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _keys(row: Any) -> list[str]:
+def _keys(row: HardwareRecord) -> list[str]:
     keys = _instance(row).get("ssh_keys") or []
     return [str(k) for k in keys if isinstance(k, str) and k.strip()]
 
 
-def _value(row: Any, key: str, request: Request) -> str:
+def _value(row: HardwareRecord, key: str, request: Request) -> str:
     instance = _instance(row)
     hostname = str(instance.get("hostname") or _first_dhcp(row, "hostname") or row.name)
     keys = _keys(row)
@@ -113,7 +121,7 @@ def meta_data(version: Version, key: str, request: Request) -> str:
 @router.get("/{version}/user-data", response_class=PlainTextResponse, summary="user-data")
 def user_data(version: Version, request: Request) -> str:
     row = _record(request)
-    data = row.user_data or str(_instance(row).get("userdata") or "")
+    data = row.user_data()
     if not data:
         raise NotFound(f"hardware {row.name} has no user-data")
     return data

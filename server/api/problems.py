@@ -11,17 +11,22 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from agent.provision import wire
 from server.api.wire_models import Problem
-from server.errors import ServerError
+from server.errors import BadToken, ServerError
+from server.store import tokens
+from server.tokens import bearer, token_hash
 
 log = logging.getLogger("metalinit.server")
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": what}
     for status, what in (
+        (400, "the body is not JSON"),
         (401, "no token, or not a valid one"),
         (403, "a token of the wrong kind, or another machine's workflow"),
         (404, "not found (for lookup: an unknown machine, retry later)"),
@@ -51,6 +56,34 @@ def validation_detail(err: RequestValidationError) -> str:
     return "; ".join(messages)
 
 
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route takes at this path: Starlette's own 405 names only the
+    methods of the first route that matched the path, and FastAPI has a route per method."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def _token_refusal(request: Request) -> ServerError | None:
+    """For a machine call whose body did not validate: the 401/403 its token earns, if
+    any. (A machine call checks its token inside its own transaction, after the body.)"""
+    path = request.url.path
+    if not path.startswith(wire.PREFIX) or path == wire.LOOKUP:
+        return None
+    token = bearer(request.headers.get("authorization"))
+    if token is None:
+        return BadToken("no token: send Authorization: Bearer TOKEN (the token lookup gave)")
+    store = request.app.state.store
+    try:
+        store.read(lambda conn: tokens.authenticate(conn, token_hash(token)))
+    except ServerError as refusal:
+        return refusal
+    return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServerError)
     async def _server_error(_request: Request, err: ServerError) -> JSONResponse:
@@ -62,7 +95,10 @@ def install(app: FastAPI) -> None:
         return _problem(err.status, err.problem(), headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        refused = await run_in_threadpool(_token_refusal, request)
+        if refused is not None:  # who calls is answered before what they sent
+            return await _server_error(request, refused)
         return _problem(422, wire.Problem(validation_detail(err), "invalid"))
 
     @app.exception_handler(wire.WireError)
@@ -70,8 +106,11 @@ def install(app: FastAPI) -> None:
         return _problem(422, wire.Problem(str(err), "invalid"))
 
     @app.exception_handler(HTTPException)
-    async def _http(_request: Request, err: HTTPException) -> JSONResponse:
-        return _problem(err.status_code, wire.Problem(str(err.detail), "http"), err.headers)
+    async def _http(request: Request, err: HTTPException) -> JSONResponse:
+        headers = dict(err.headers or {})
+        if err.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return _problem(err.status_code, wire.Problem(str(err.detail), "http"), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, err: Exception) -> JSONResponse:

@@ -11,17 +11,19 @@ from sqlalchemy import Connection, Row
 from server.store import hardware as hw
 from server.store import tokens
 from server.store import workflows as wfs
-from server.store.hardware import HardwareSpec
 
 
 def hardware_view(conn: Connection, row: Row[Any]) -> dict[str, Any]:
+    record = hw.record_of(row)
     return {
         "name": row.name,
         "macs": hw.macs_of(conn, row.id),
-        "disks": list(row.disks),
-        "interfaces": list(row.interfaces),
-        "metadata": dict(row.metadata),
-        "user_data": row.user_data,
+        "disks": list(record.disks()),
+        "interfaces": record.interfaces(),
+        "metadata": record.metadata(),
+        "user_data": record.user_data(),
+        "spec": record.spec,
+        "labels": record.labels,
         "allow_netboot": bool(row.allow_netboot),
         "inventory": row.inventory,
         "inventory_at": row.inventory_at,
@@ -31,19 +33,6 @@ def hardware_view(conn: Connection, row: Row[Any]) -> dict[str, Any]:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
-
-
-def hardware_spec(conn: Connection, row: Row[Any]) -> HardwareSpec:
-    """The stored record as the renderer's input."""
-    return HardwareSpec(
-        name=row.name,
-        macs=tuple(hw.macs_of(conn, row.id)),
-        disks=tuple(row.disks),
-        interfaces=tuple(row.interfaces),
-        metadata=dict(row.metadata),
-        user_data=row.user_data,
-        allow_netboot=bool(row.allow_netboot),
-    )
 
 
 def unknown_view(row: Row[Any]) -> dict[str, Any]:

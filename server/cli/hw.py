@@ -22,6 +22,13 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--mac", action="append", required=True, help="a MAC (repeat for more)")
     add.add_argument("--name", help="its name (default: the first MAC, with dashes)")
     add.add_argument("--disk", action="append", default=[], help="a disk, e.g. /dev/sda")
+    add.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a free-form label (repeat for more)",
+    )
     add.add_argument("--user-data", metavar="FILE", help="cloud-init user-data for it")
     add.add_argument("--no-netboot", action="store_true", help="do not allow it to netboot")
     add.add_argument("--replace", action="store_true", help="replace a record of that name")
@@ -53,8 +60,19 @@ def _add(args: argparse.Namespace) -> int:
         else:
             raise ClientError(f"hardware {name!r} exists; --replace replaces it")
     user_data = read_text(args.user_data) if args.user_data else ""
+    labels = {}
+    for entry in args.label:
+        key, sep, value = entry.partition("=")
+        if not sep or not key:
+            raise ClientError(f"--label {entry!r}: expected KEY=VALUE")
+        labels[key] = value
     view = client.put_hardware(
-        name, macs=args.mac, disks=args.disk, user_data=user_data, allow_netboot=not args.no_netboot
+        name,
+        macs=args.mac,
+        disks=args.disk,
+        user_data=user_data,
+        labels=labels,
+        allow_netboot=not args.no_netboot,
     )
     print(f"hardware {view['name']}: {' '.join(view['macs'])}")
     return 0
@@ -116,6 +134,8 @@ def _show(args: argparse.Namespace) -> int:
     print(f"macs: {' '.join(view['macs'])}")
     print(f"disks: {' '.join(view['disks']) or '-'}")
     print(f"netboot: {'allowed' if view['allow_netboot'] else 'not allowed'}")
+    labels = " ".join(f"{k}={v}" for k, v in sorted(view["labels"].items()))
+    print(f"labels: {labels or '-'}")
     print(f"address: {view['address'] or '-'} (last lookup)")
     print(f"last seen: {when(view['last_seen_at'])}")
     print(f"agent: {view['agent_version'] or '-'}")

@@ -29,27 +29,41 @@ from server.gotemplate.errors import TemplateError, position
 from server.gotemplate.execute import Executor
 from server.gotemplate.extras import TINKERBELL_FUNCS
 from server.gotemplate.funcs import Func, FuncMap
+from server.gotemplate.output import Rendered
 from server.gotemplate.parser import Parsed, parse
+from server.gotemplate.sprig_collections import COLLECTION_FUNCS
 from server.gotemplate.sprig_data import DATA_FUNCS
+from server.gotemplate.sprig_regex import REGEX_FUNCS
 from server.gotemplate.sprig_strings import STRING_FUNCS
-from server.gotemplate.values import MISSING, Nil, Struct
+from server.gotemplate.values import MISSING, Nil, Probe, ProbeMap, Struct
 
 __all__ = [
     "FUNCS",
     "MISSING",
     "Func",
     "Nil",
+    "Probe",
+    "ProbeMap",
+    "Rendered",
     "Struct",
     "TemplateError",
     "check",
     "parse_template",
     "render",
+    "render_traced",
 ]
 
 DEFAULT_LIMIT = 256 * 1024
 
 # Later tables win, as template.Funcs() does: Sprig's `slice` replaces Go's.
-FUNCS: FuncMap = {**BUILTINS, **STRING_FUNCS, **DATA_FUNCS, **TINKERBELL_FUNCS}
+FUNCS: FuncMap = {
+    **BUILTINS,
+    **STRING_FUNCS,
+    **REGEX_FUNCS,
+    **DATA_FUNCS,
+    **COLLECTION_FUNCS,
+    **TINKERBELL_FUNCS,
+}
 
 # In Sprig's hermetic map, but not here: they read a clock or randomness, or make keys.
 NOT_PROVIDED = frozenset(
@@ -137,5 +151,19 @@ def render(
     funcs: FuncMap = FUNCS,
 ) -> str:
     """Render a Go template over `data`; any failure raises TemplateError."""
+    return render_traced(
+        text, data, limit=limit, missing_key_error=missing_key_error, funcs=funcs
+    ).text
+
+
+def render_traced(
+    text: str,
+    data: Any,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    missing_key_error: bool = True,
+    funcs: FuncMap = FUNCS,
+) -> Rendered:
+    """`render`, keeping where each output line came from in the template."""
     parsed = parse_template(text, funcs)
     return Executor(parsed, funcs, missing_key_error, limit).run(data)

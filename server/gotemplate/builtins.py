@@ -8,7 +8,16 @@ from typing import Any
 from server.gotemplate.errors import FuncError
 from server.gotemplate.funcs import Func, f
 from server.gotemplate.printing import format_value, sprint, sprintf, sprintln
-from server.gotemplate.values import MISSING, Nil, Struct, is_int, is_nil, is_true, type_name
+from server.gotemplate.values import (
+    MISSING,
+    Nil,
+    Struct,
+    is_int,
+    is_nil,
+    is_true,
+    kind_of,
+    type_name,
+)
 
 
 def _index_arg(index: Any, cap: int) -> int:
@@ -89,15 +98,9 @@ def length(item: Any) -> int:
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if is_int(value):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    return "invalid"
+    """The basic kinds Go's comparisons know; anything else is invalid for them."""
+    kind = kind_of(value)
+    return kind if kind in ("bool", "int", "float64", "string") else "invalid"
 
 
 def _zero(value: Any) -> bool:

@@ -9,16 +9,25 @@ number prints nothing but costs time) and `{{template}}` calls nested past
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from server.gotemplate import nodes as n
+from server.gotemplate.arguments import Arguments
 from server.gotemplate.errors import FuncError, TemplateError, position
 from server.gotemplate.funcs import GO_TYPE, Func, FuncMap
+from server.gotemplate.output import Output, Rendered
 from server.gotemplate.parser import Parsed
 from server.gotemplate.printing import format_value, go_quote, sort_keys
-from server.gotemplate.values import MISSING, Nil, Struct, is_int, is_true, type_name
+from server.gotemplate.values import (
+    MISSING,
+    Nil,
+    Probe,
+    ProbeMap,
+    Struct,
+    is_int,
+    is_true,
+    type_name,
+)
 
 MAX_STEPS = 500_000
 MAX_TEMPLATE_DEPTH = 100
@@ -32,24 +41,12 @@ class _Continue(Exception):
     pass
 
 
-@dataclass
-class _Output:
-    limit: int
-    parts: list[str] = field(default_factory=list)
-    size: int = 0
-
-    def write(self, text: str) -> bool:
-        self.size += len(text.encode("utf-8", "surrogatepass"))
-        self.parts.append(text)
-        return self.size <= self.limit
-
-
-class Executor:
+class Executor(Arguments):
     def __init__(self, parsed: Parsed, funcs: FuncMap, missing_key_error: bool, limit: int) -> None:
         self.parsed = parsed
         self.funcs = funcs
         self.missing_key_error = missing_key_error
-        self.out = _Output(limit)
+        self.out = Output(limit)
         self.vars: list[tuple[str, Any]] = []
         self.node: n.Node | None = None
         self.steps = 0
@@ -73,22 +70,22 @@ class Executor:
 
     # statements
 
-    def run(self, data: Any) -> str:
+    def run(self, data: Any) -> Rendered:
         self.vars = [("$", data)]
         try:
             self.walk(data, self.parsed.root)
         except RecursionError:
             raise self.fail("template is nested too deeply") from None
-        return "".join(self.out.parts)
+        return Rendered("".join(self.out.parts), self.parsed.text, tuple(self.out.trace))
 
-    def write(self, text: str) -> None:
-        if not self.out.write(text):
+    def write(self, text: str, source: int, copied: bool = False) -> None:
+        if not self.out.write(text, source, copied):
             raise self.fail(f"rendered template exceeds {self.out.limit} bytes")
 
     def walk(self, dot: Any, node: n.Node) -> None:
         self.at(node)
         if isinstance(node, n.Text):
-            self.write(node.text)
+            self.write(node.text, node.pos, copied=True)
         elif isinstance(node, n.Action):
             value = self.eval_pipeline(dot, node.pipe)
             if not node.pipe.decl:
@@ -113,7 +110,7 @@ class Executor:
 
     def print_value(self, node: n.Node, value: Any) -> None:
         self.at(node)
-        self.write("<no value>" if value is MISSING else format_value(value))
+        self.write("<no value>" if value is MISSING else format_value(value), node.pos)
 
     def walk_if_or_with(self, dot: Any, node: n.If | n.With) -> None:
         mark = len(self.vars)
@@ -253,12 +250,6 @@ class Executor:
             return first.value
         raise self.fail(f"can't evaluate command {first}")  # pragma: no cover
 
-    def ideal(self, number: n.Number) -> Any:
-        value = number.ideal()
-        if is_int(value) and not -(2**63) <= value < 2**63:
-            raise self.fail(f"{number.text} overflows int")
-        return value
-
     def eval_field_node(self, dot: Any, node: n.Field, args: tuple[n.Node, ...], final: Any) -> Any:
         self.at(node)
         return self.eval_field_chain(dot, node, node.names, args, final)
@@ -305,6 +296,8 @@ class Executor:
             return MISSING
         if receiver is None:
             raise self.fail(f"nil pointer evaluating interface {{}}.{name}")
+        if isinstance(receiver, Probe):
+            return receiver
         if isinstance(receiver, Struct):
             if name in receiver.fields:
                 if has_args:
@@ -315,6 +308,8 @@ class Executor:
                 raise self.fail(f"{name} is not a method but has arguments")
             if name in receiver:
                 return receiver[name]
+            if isinstance(receiver, ProbeMap):
+                return receiver.probe
             if self.missing_key_error:
                 raise self.fail(f"map has no entry for key {go_quote(name)}")
             return MISSING
@@ -404,54 +399,6 @@ class Executor:
         if isinstance(node, n.Chain):
             return self.check_type(self.eval_chain(dot, node, (), _NO_FINAL), kind)
         return self.literal(kind, node)
-
-    def literal(self, kind: str, node: n.Node) -> Any:
-        if kind in ("any", "value"):
-            if isinstance(node, n.Bool):
-                return node.value
-            if isinstance(node, n.Number):
-                return self.ideal(node)
-            if isinstance(node, n.String):
-                return node.value
-        elif kind == "string" and isinstance(node, n.String):
-            return node.value
-        elif kind == "int" and isinstance(node, n.Number) and node.int_value is not None:
-            return node.int_value
-        elif kind == "float" and isinstance(node, n.Number) and node.float_value is not None:
-            return node.float_value
-        elif kind == "bool" and isinstance(node, n.Bool):
-            return node.value
-        expected = {"string": "string", "int": "integer", "float": "float", "bool": "bool"}
-        if kind in expected:
-            raise self.fail(f"expected {expected[kind]}; found {node}")
-        raise self.fail(f"can't handle {node} for arg of type {GO_TYPE[kind]}")
-
-    def check_type(self, value: Any, kind: str) -> Any:
-        """Go's validateType: may this value be passed where `kind` is expected?"""
-        if kind == "value":
-            return value
-        if value is MISSING:
-            if kind == "any":
-                return None
-            if kind in ("map", "list"):
-                return {} if kind == "map" else ()
-            raise self.fail(f"invalid value; expected {GO_TYPE[kind]}")
-        if kind == "any":
-            return value
-        if not _ASSIGNABLE[kind](value):
-            got = "interface {}" if value is None else type_name(value)
-            raise self.fail(f"wrong type for value; expected {GO_TYPE[kind]}; got {got}")
-        return value
-
-
-_ASSIGNABLE: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "int": is_int,
-    "float": lambda v: isinstance(v, float),
-    "bool": lambda v: isinstance(v, bool),
-    "map": lambda v: isinstance(v, dict),
-    "list": lambda v: isinstance(v, list | tuple),
-}
 
 
 class _NoFinal:

@@ -8,17 +8,14 @@ non-executable command after `|`, an unclosed `{{if}}` ("unexpected EOF").
 
 from __future__ import annotations
 
-import ast
-import re
 from collections.abc import Container
 from dataclasses import dataclass, field
 
 from server.gotemplate import nodes as n
 from server.gotemplate.errors import TemplateError, position
 from server.gotemplate.lexer import Kind, Token, lex
+from server.gotemplate.literals import number, unquote
 from server.gotemplate.printing import go_quote
-
-_OCTAL = re.compile(r"[+-]?0[0-7_]+")
 
 
 @dataclass
@@ -36,47 +33,6 @@ class _End(n.Node):
 
 class _Else(n.Node):
     pass
-
-
-def _number(token: Token) -> n.Number:
-    text = token.text
-    if token.kind is Kind.CHAR:
-        try:
-            char = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            char = None
-        if not isinstance(char, str) or len(char) != 1:
-            raise ValueError(f"malformed character constant: {text}")
-        return n.Number(token.pos, text, ord(char), float(ord(char)), is_char=True)
-    int_value: int | None = None
-    float_value: float | None = None
-    try:
-        if _OCTAL.fullmatch(text):
-            int_value = int(
-                text.replace("0", "0o", 1) if text[0] == "0" else text[0] + "0o" + text[2:], 0
-            )
-        else:
-            int_value = int(text, 0)
-    except ValueError:
-        pass
-    if int_value is not None:
-        if not -(2**63) <= int_value < 2**64:
-            raise ValueError(f"integer overflow: {go_quote(text)}")
-        float_value = float(int_value)
-    else:
-        try:
-            lowered = text.lower().lstrip("+-")
-            sign = -1.0 if text.startswith("-") else 1.0
-            float_value = sign * (
-                float.fromhex(lowered) if lowered.startswith("0x") else float(lowered)
-            )
-        except ValueError:
-            raise ValueError(f"illegal number syntax: {go_quote(text)}") from None
-        if not any(c in text for c in ".eEpP"):  # an integer that fits no int64
-            raise ValueError(f"integer overflow: {go_quote(text)}")
-        if float_value.is_integer() and abs(float_value) < 2**63:
-            int_value = int(float_value)
-    return n.Number(token.pos, text, int_value, float_value)
 
 
 class _Parser:
@@ -235,10 +191,16 @@ class _Parser:
         start = self.peek().pos
         return n.Action(start, self.pipeline("command", Kind.RIGHT))
 
+    def unquote(self, token: Token) -> str:
+        try:
+            return unquote(token)
+        except ValueError as err:
+            raise self.fail(str(err), token.pos) from None
+
     def template_name(self, token: Token, context: str) -> str:
         if token.kind not in (Kind.STRING, Kind.RAW_STRING):
             raise self.unexpected(token, context)
-        return _unquote(token, self)
+        return self.unquote(token)
 
     def control(self, context: str) -> tuple[n.Pipe, n.ListNode, n.ListNode | None]:
         saved = len(self.vars)
@@ -376,13 +338,13 @@ class _Parser:
             return n.Bool(token.pos, token.text == "true")
         if kind in (Kind.NUMBER, Kind.CHAR):
             try:
-                return _number(token)
+                return number(token)
             except ValueError as err:
                 raise self.fail(str(err), token.pos) from None
         if kind is Kind.LEFT_PAREN:
             return self.pipeline("parenthesized pipeline", Kind.RIGHT_PAREN)
         if kind in (Kind.STRING, Kind.RAW_STRING):
-            return n.String(token.pos, token.text, _unquote(token, self))
+            return n.String(token.pos, token.text, self.unquote(token))
         self.at -= 1
         return None
 
@@ -406,83 +368,6 @@ _OPERAND_START = frozenset(
 
 def _is_blank(node: n.Node) -> bool:
     return (isinstance(node, n.Text) and not node.text.strip()) or isinstance(node, n.Comment)
-
-
-def _unquote(token: Token, parser: _Parser) -> str:
-    if token.kind is Kind.RAW_STRING:
-        return token.text[1:-1].replace("\r", "")
-    body = token.text[1:-1]
-    if "\\" not in body:
-        return body
-    try:
-        return _go_unescape(body)
-    except ValueError as err:
-        raise parser.fail(f"invalid syntax in string {token.text}: {err}", token.pos) from None
-
-
-_SIMPLE = {
-    "a": "\a",
-    "b": "\b",
-    "f": "\f",
-    "n": "\n",
-    "r": "\r",
-    "t": "\t",
-    "v": "\v",
-    "\\": "\\",
-    '"': '"',
-}
-
-
-def _go_unescape(body: str) -> str:
-    """strconv.Unquote's escapes: the one-letter ones, \\xHH, \\NNN, \\uHHHH, \\UHHHHHHHH."""
-    out: list[str] = []
-    i = 0
-    raw = bytearray()
-
-    def flush() -> None:
-        if raw:
-            out.append(raw.decode("utf-8", "replace"))
-            raw.clear()
-
-    while i < len(body):
-        ch = body[i]
-        if ch != "\\":
-            flush()
-            out.append(ch)
-            i += 1
-            continue
-        code = body[i + 1 : i + 2]
-        if code in _SIMPLE:
-            flush()
-            out.append(_SIMPLE[code])
-            i += 2
-        elif code == "x":
-            digits = body[i + 2 : i + 4]
-            if len(digits) != 2 or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                raise ValueError("bad \\x escape")
-            raw.append(int(digits, 16))
-            i += 4
-        elif code in ("u", "U"):
-            size = 4 if code == "u" else 8
-            digits = body[i + 2 : i + 2 + size]
-            if len(digits) != size or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                raise ValueError(f"bad \\{code} escape")
-            value = int(digits, 16)
-            if value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
-                raise ValueError(f"\\{code}{digits} is not a valid character")
-            flush()
-            out.append(chr(value))
-            i += 2 + size
-        elif code in tuple("01234567"):
-            digits = body[i + 1 : i + 4]
-            if len(digits) != 3 or not all(c in "01234567" for c in digits) or int(digits, 8) > 255:
-                raise ValueError("bad octal escape")
-            raw.append(int(digits, 8))
-            i += 4
-        else:
-            raise ValueError(f"unknown escape \\{code}")
-    flush()
-    return "".join(out)
 
 
 def parse(text: str, functions: Container[str]) -> Parsed:

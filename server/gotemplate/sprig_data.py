@@ -6,7 +6,6 @@ number in base 0), `int 3.9` is 3; integer math is int64 and truncates toward ze
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from decimal import Decimal, InvalidOperation
@@ -16,8 +15,8 @@ from server.gotemplate.errors import FuncError
 from server.gotemplate.funcs import Func, f
 from server.gotemplate.gojson import marshal
 from server.gotemplate.printing import format_value
-from server.gotemplate.sprig_strings import MAX_VALUE, strval
-from server.gotemplate.values import MISSING, Nil, Struct, is_int, type_name
+from server.gotemplate.sprig_strings import MAX_VALUE
+from server.gotemplate.values import MISSING, Nil, Struct, is_int
 
 
 def empty(value: Any) -> bool:
@@ -182,162 +181,6 @@ def to_decimal(value: Any) -> int:
     return int(text, 8)
 
 
-# lists
-
-
-def _as_list(value: Any, verb: str) -> list[Any]:
-    if isinstance(value, list | tuple):
-        return list(value)
-    kind = "invalid" if value is None or value is MISSING else _kind(value)
-    raise FuncError(
-        f"Cannot {verb} on type {kind}"
-        if verb != "concat"
-        else f"Cannot concat type {kind} as list"
-    )
-
-
-def _kind(value: Any) -> str:
-    if value is None or value is MISSING:
-        return "invalid"
-    if isinstance(value, bool):
-        return "bool"
-    if is_int(value):
-        return "int"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "slice"
-    if isinstance(value, dict):
-        return "map"
-    if isinstance(value, Nil):
-        return "ptr"
-    return "struct"
-
-
-def _deep_equal(a: Any, b: Any) -> bool:
-    if type_name(a) != type_name(b):
-        return False
-    return bool(a == b)
-
-
-def _uniq(value: Any) -> list[Any]:
-    out: list[Any] = []
-    for item in _as_list(value, "uniq"):
-        if not any(_deep_equal(item, seen) for seen in out):
-            out.append(item)
-    return out
-
-
-def _without(value: Any, *omit: Any) -> list[Any]:
-    return [x for x in _as_list(value, "find without") if not any(_deep_equal(x, o) for o in omit)]
-
-
-def _has(needle: Any, haystack: Any) -> bool:
-    if haystack is None or haystack is MISSING:
-        return False
-    return any(_deep_equal(needle, x) for x in _as_list(haystack, "find has"))
-
-
-def _slice(value: Any, *indices: Any) -> Any:
-    if not isinstance(value, list | tuple):
-        raise FuncError(f"list should be type of slice or array but {_kind(value)}")
-    items = list(value)
-    if not items:
-        return None
-    start = to_int64(indices[0]) if indices else 0
-    end = to_int64(indices[1]) if len(indices) > 1 else len(items)
-    if not 0 <= start <= end <= len(items):
-        raise FuncError(f"reflect: slice index out of range [{start}:{end}]")
-    result = items[start:end]
-    return tuple(result) if isinstance(value, tuple) else result
-
-
-def _chunk(size: int, value: Any) -> list[Any]:
-    items = _as_list(value, "chunk")
-    if size <= 0:
-        raise FuncError("runtime error: integer divide by zero")
-    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
-
-
-def _concat(*lists: Any) -> Any:
-    out: list[Any] = []
-    for value in lists:
-        out.extend(_as_list(value, "concat"))
-    _check_len(out)
-    return out or None
-
-
-def _check_len(items: list[Any] | dict[str, Any]) -> None:
-    if len(items) > MAX_VALUE:
-        raise FuncError(f"result has {len(items)} items, more than the limit of {MAX_VALUE}")
-
-
-def _first(value: Any) -> Any:
-    items = _as_list(value, "find first")
-    return items[0] if items else None
-
-
-def _last(value: Any) -> Any:
-    items = _as_list(value, "find last")
-    return items[-1] if items else None
-
-
-def _rest(value: Any) -> Any:
-    items = _as_list(value, "find rest")
-    return items[1:] if items else None
-
-
-def _initial(value: Any) -> Any:
-    items = _as_list(value, "find initial")
-    return items[:-1] if items else None
-
-
-# dicts
-
-
-def _dict(*pairs: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for i in range(0, len(pairs), 2):
-        out[strval(pairs[i])] = pairs[i + 1] if i + 1 < len(pairs) else ""
-    return out
-
-
-def _merge(overwrite: bool, dst: dict[str, Any], *sources: dict[str, Any]) -> Any:
-    """mergo.Merge: keys dst lacks (or holds empty) come from each source; maps merge deep."""
-
-    def into(target: dict[str, Any], src: dict[str, Any]) -> None:
-        for key, value in src.items():
-            current = target.get(key)
-            if isinstance(current, dict) and isinstance(value, dict):
-                into(current, value)
-            elif key not in target or empty(current) or (overwrite and not empty(value)):
-                target[key] = value
-
-    for src in sources:
-        into(dst, src)
-    return dst
-
-
-def _dig(*args: Any) -> Any:
-    if len(args) < 3:
-        raise FuncError("dig needs at least three arguments")
-    data, fallback, keys = args[-1], args[-2], args[:-2]
-    for key in keys:
-        if not isinstance(data, dict):
-            raise FuncError(
-                f"interface conversion: interface {{}} is {type_name(data)}, "
-                "not map[string]interface {}"
-            )
-        if not isinstance(key, str):
-            raise FuncError(f"interface conversion: interface {{}} is {type_name(key)}, not string")
-        if key not in data:
-            return fallback
-        data = data[key]
-    return data
-
-
 def _from_json(text: str) -> Any:
     return json.loads(text, parse_int=float, parse_constant=_no_constant)
 
@@ -366,10 +209,6 @@ def _must_from_json(text: str) -> Any:
         raise FuncError(str(err)) from None
 
 
-def _type_of(value: Any) -> str:
-    return type_name(value)
-
-
 def _fail(message: str) -> str:
     raise FuncError(message)
 
@@ -380,8 +219,6 @@ DATA_FUNCS: dict[str, Func] = {
     "coalesce": f(lambda *v: next((x for x in v if not empty(x)), None), variadic="any"),
     "all": f(lambda *v: all(not empty(x) for x in v), variadic="any"),
     "any": f(lambda *v: any(not empty(x) for x in v), variadic="any"),
-    "compact": f(lambda v: [x for x in _as_list(v, "compact") if not empty(x)], "any"),
-    "mustCompact": f(lambda v: [x for x in _as_list(v, "compact") if not empty(x)], "any"),
     "ternary": f(lambda t, e, cond: t if cond else e, "any", "any", "bool"),
     "fail": f(_fail, "string"),
     "toJson": f(lambda v: _quiet(marshal, v), "any"),
@@ -427,58 +264,6 @@ DATA_FUNCS: dict[str, Func] = {
     "floor": f(lambda a: float(math.floor(to_float64(a))), "any"),
     "ceil": f(lambda a: float(math.ceil(to_float64(a))), "any"),
     "round": f(round_, "any", "int", variadic="float"),
-    "list": f(lambda *v: list(v), variadic="any"),
-    "tuple": f(lambda *v: list(v), variadic="any"),
-    "append": f(lambda lst, v: [*_as_list(lst, "push"), v], "any", "any"),
-    "push": f(lambda lst, v: [*_as_list(lst, "push"), v], "any", "any"),
-    "mustAppend": f(lambda lst, v: [*_as_list(lst, "push"), v], "any", "any"),
-    "mustPush": f(lambda lst, v: [*_as_list(lst, "push"), v], "any", "any"),
-    "prepend": f(lambda lst, v: [v, *_as_list(lst, "prepend")], "any", "any"),
-    "mustPrepend": f(lambda lst, v: [v, *_as_list(lst, "prepend")], "any", "any"),
-    "first": f(_first, "any"),
-    "mustFirst": f(_first, "any"),
-    "last": f(_last, "any"),
-    "mustLast": f(_last, "any"),
-    "rest": f(_rest, "any"),
-    "mustRest": f(_rest, "any"),
-    "initial": f(_initial, "any"),
-    "mustInitial": f(_initial, "any"),
-    "reverse": f(lambda v: _as_list(v, "reverse")[::-1], "any"),
-    "mustReverse": f(lambda v: _as_list(v, "reverse")[::-1], "any"),
-    "uniq": f(_uniq, "any"),
-    "mustUniq": f(_uniq, "any"),
-    "without": f(_without, "any", variadic="any"),
-    "mustWithout": f(_without, "any", variadic="any"),
-    "has": f(_has, "any", "any"),
-    "mustHas": f(_has, "any", "any"),
-    "slice": f(_slice, "any", variadic="any"),
-    "mustSlice": f(_slice, "any", variadic="any"),
-    "concat": f(_concat, variadic="any"),
-    "chunk": f(_chunk, "int", "any"),
-    "mustChunk": f(_chunk, "int", "any"),
-    "dict": f(_dict, variadic="any"),
-    "get": f(lambda d, k: d.get(k, ""), "map", "string"),
-    "set": f(lambda d, k, v: d.__setitem__(k, v) or d, "map", "string", "any"),
-    "unset": f(lambda d, k: (d.pop(k, None), d)[1], "map", "string"),
-    "hasKey": f(lambda d, k: k in d, "map", "string"),
-    "pluck": f(lambda k, *ds: [d[k] for d in ds if k in d], "string", variadic="map"),
-    "keys": f(lambda *ds: tuple(k for d in ds for k in d), variadic="map"),
-    "values": f(lambda d: list(d.values()), "map"),
-    "pick": f(lambda d, *ks: {k: d[k] for k in ks if k in d}, "map", variadic="string"),
-    "omit": f(lambda d, *ks: {k: v for k, v in d.items() if k not in ks}, "map", variadic="string"),
-    "merge": f(lambda d, *s: _merge(False, d, *s), "map", variadic="map"),
-    "mustMerge": f(lambda d, *s: _merge(False, d, *s), "map", variadic="map"),
-    "mergeOverwrite": f(lambda d, *s: _merge(True, d, *s), "map", variadic="map"),
-    "mustMergeOverwrite": f(lambda d, *s: _merge(True, d, *s), "map", variadic="map"),
-    "dig": f(_dig, variadic="any"),
-    "deepCopy": f(copy.deepcopy, "any"),
-    "mustDeepCopy": f(copy.deepcopy, "any"),
-    "typeOf": f(_type_of, "any"),
-    "typeIs": f(lambda t, v: t == _type_of(v), "string", "any"),
-    "typeIsLike": f(lambda t, v: _type_of(v) in (t, "*" + t), "string", "any"),
-    "kindOf": f(_kind, "any"),
-    "kindIs": f(lambda k, v: k == _kind(v), "string", "any"),
-    "deepEqual": f(_deep_equal, "any", "any"),
 }
 
 

@@ -61,6 +61,20 @@ class Nil:
     type_name: str
 
 
+class Probe(str):
+    """A stand-in value for checking a template before its data exists: it is a string
+    (`"0"` unless told otherwise), and any field of it is itself."""
+
+    __slots__ = ()
+
+
+class ProbeMap(dict[str, Any]):
+    """A map that answers every key it lacks with `Probe("0")`, so a template checked
+    without its hardware map still renders all the way through."""
+
+    probe = Probe("0")
+
+
 def type_name(value: Any) -> str:
     """The Go type a value stands for, as Go's error messages spell it."""
     if value is None or value is MISSING:
@@ -82,6 +96,23 @@ def type_name(value: Any) -> str:
     if isinstance(value, Struct | Nil):
         return value.type_name
     return type(value).__name__
+
+
+def kind_of(value: Any) -> str:
+    """reflect.Kind's name for a value: bool, int, float64, string, slice, map, ptr, struct,
+    or invalid for nil."""
+    if isinstance(value, Struct | Nil):
+        return "struct" if isinstance(value, Struct) else "ptr"
+    name = type_name(value)
+    return _KINDS.get(name, name)
+
+
+_KINDS = {
+    "<nil>": "invalid",
+    "[]string": "slice",
+    "[]interface {}": "slice",
+    "map[string]interface {}": "map",
+}
 
 
 def is_true(value: Any) -> bool:

@@ -6,11 +6,15 @@ function when PostgreSQL reports a deadlock or a serialisation failure, so sever
 a write transaction starts with `BEGIN IMMEDIATE` (the writer's lock is taken up front,
 so two writers never deadlock on a lock upgrade); WAL lets readers go on meanwhile, and
 `synchronous=FULL` makes every acknowledged commit survive the server being killed.
-On PostgreSQL, state changes lock the workflow row (`SELECT … FOR UPDATE`) first.
+On PostgreSQL, state changes lock the workflow row (`SELECT … FOR UPDATE`) first, and a
+connection the database dropped (a restart) is replaced and the transaction run again,
+rather than paying a ping before every transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -57,6 +61,13 @@ class Store:
         self.engine = (
             _sqlite_engine(sa_url) if backend == "sqlite" else _pg_engine(sa_url, pool_size)
         )
+        # SQLite has one writer at a time. Threads of this process that want to write
+        # queue here instead of in SQLite's busy handler, which sleeps in steps of up to
+        # 100 ms (a tail latency of its own). Correctness does not rest on this lock:
+        # SQLite's own lock still orders writers, across processes too.
+        self._writers: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if backend == "sqlite" else contextlib.nullcontext()
+        )
         migrate(self.engine)
 
     def write(self, fn: Callable[[Connection], T], *, durable: bool = True) -> T:
@@ -67,10 +78,14 @@ class Store:
         options = {"metalinit_write": True, "metalinit_durable": durable}
         for attempt in range(RETRIES):
             try:
-                with self.engine.connect().execution_options(**options) as conn, conn.begin():
+                with (
+                    self._writers,
+                    self.engine.connect().execution_options(**options) as conn,
+                    conn.begin(),
+                ):
                     return fn(conn)
             except DBAPIError as err:
-                if _deadlock(err) and attempt < RETRIES - 1:
+                if (_deadlock(err) or err.connection_invalidated) and attempt < RETRIES - 1:
                     time.sleep(0.005 * (attempt + 1))
                     continue
                 if _deadlock(err) or "database is locked" in str(err.orig):
@@ -79,8 +94,14 @@ class Store:
         raise AssertionError("unreachable")
 
     def read(self, fn: Callable[[Connection], T]) -> T:
-        with self.engine.connect() as conn, conn.begin():
-            return fn(conn)
+        for attempt in range(RETRIES):
+            try:
+                with self.engine.connect() as conn, conn.begin():
+                    return fn(conn)
+            except DBAPIError as err:  # a connection the database dropped: use a new one
+                if not err.connection_invalidated or attempt == RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -130,6 +151,5 @@ def _pg_engine(url: str, pool_size: int) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
         hide_parameters=True,
     )

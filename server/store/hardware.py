@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
-from server.errors import Conflict, NotFound
+from server.errors import BadRequest, Conflict, NotFound
 from server.macs import mac as normal_mac
 from server.macs import normal_mac as maybe_mac
 from server.store.dialect import upsert
@@ -16,67 +16,143 @@ from server.store.schema import hardware, hardware_ip, hardware_mac, unknown_mac
 
 
 @dataclass(frozen=True)
-class HardwareSpec:
-    """What an operator says about a machine (from `hw add` or a Tinkerbell Hardware)."""
+class HardwareRecord:
+    """A machine as the server keeps it: its name, Tinkerbell's HardwareSpec (JSON names:
+    `interfaces[].dhcp.mac`, `disks[].device`, `metadata`, `userData`, …) and whether it
+    may netboot."""
 
     name: str
-    macs: tuple[str, ...] = ()
-    disks: tuple[str, ...] = ()
-    interfaces: tuple[dict[str, Any], ...] = ()  # Tinkerbell's form: {"dhcp": {"mac": …}, …}
-    metadata: dict[str, Any] = field(default_factory=dict)
-    user_data: str = ""
+    spec: dict[str, Any] = field(default_factory=dict)
     allow_netboot: bool = True
+    labels: dict[str, str] = field(default_factory=dict)  # free-form
 
-    def all_macs(self) -> tuple[str, ...]:
-        found = [normal_mac(m, "macs") for m in self.macs]
-        for n, iface in enumerate(self.interfaces):
+    def interfaces(self) -> list[dict[str, Any]]:
+        found = self.spec.get("interfaces") or []
+        return [i for i in found if isinstance(i, dict)]
+
+    def macs(self) -> tuple[str, ...]:
+        found = []
+        for n, iface in enumerate(self.interfaces()):
             raw = (iface.get("dhcp") or {}).get("mac")
             if isinstance(raw, str) and raw:
-                found.append(normal_mac(raw, f"interfaces[{n}].dhcp.mac"))
+                found.append(normal_mac(raw, f"spec.interfaces[{n}].dhcp.mac"))
         return tuple(dict.fromkeys(found))
 
-    def full_interfaces(self) -> list[dict[str, Any]]:
-        """The interfaces, plus one bare interface for each MAC given only with --mac."""
-        listed = {
-            maybe_mac(str((iface.get("dhcp") or {}).get("mac") or "")) for iface in self.interfaces
-        }
-        extra = [{"dhcp": {"mac": m}} for m in self.all_macs() if m not in listed]
-        return [dict(i) for i in self.interfaces] + extra
+    def disks(self) -> tuple[str, ...]:
+        return tuple(
+            str(d.get("device", "")) for d in self.spec.get("disks") or [] if isinstance(d, dict)
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        value = self.spec.get("metadata")
+        return value if isinstance(value, dict) else {}
+
+    def user_data(self) -> str:
+        """spec.userData, else the older spec.metadata.instance.userdata."""
+        if isinstance(self.spec.get("userData"), str):
+            return str(self.spec["userData"])
+        instance = self.metadata().get("instance")
+        return str((instance or {}).get("userdata") or "") if isinstance(instance, dict) else ""
 
     def addresses(self) -> tuple[str, ...]:
         found: list[str] = []
-        for iface in self.interfaces:
+        for iface in self.interfaces():
             address = ((iface.get("dhcp") or {}).get("ip") or {}).get("address")
             if isinstance(address, str) and address:
                 found.append(address)
-        instance = self.metadata.get("instance") if isinstance(self.metadata, dict) else None
-        for ip in (instance or {}).get("ips") or []:
+        instance = self.metadata().get("instance")
+        for ip in (instance or {}).get("ips") or [] if isinstance(instance, dict) else []:
             if isinstance(ip, dict) and isinstance(ip.get("address"), str):
                 found.append(ip["address"])
         return tuple(dict.fromkeys(found))
 
 
-def save(conn: Connection, spec: HardwareSpec, now: float) -> int:
+def compose(
+    name: str,
+    *,
+    macs: Sequence[str] = (),
+    disks: Sequence[str] = (),
+    interfaces: Sequence[dict[str, Any]] = (),
+    metadata: dict[str, Any] | None = None,
+    user_data: str = "",
+    allow_netboot: bool = True,
+    spec: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
+) -> HardwareRecord:
+    """A record from the admin API's fields: `spec` (a whole HardwareSpec) as the base,
+    each other field given replacing its part, and one interface for each MAC that no
+    interface names yet (as `metalinit hw add --mac` gives them)."""
+    base = dict(spec or {})
+    if interfaces:
+        base["interfaces"] = [dict(i) for i in interfaces]
+    listed = {
+        maybe_mac(str((i.get("dhcp") or {}).get("mac") or ""))
+        for i in base.get("interfaces") or []
+        if isinstance(i, dict)
+    }
+    for n, text in enumerate(macs):
+        mac = normal_mac(text, f"macs[{n}]")
+        if mac not in listed:
+            listed.add(mac)
+            base.setdefault("interfaces", []).append(
+                {
+                    "dhcp": {"mac": mac},
+                    "netboot": {"allowPXE": allow_netboot, "allowWorkflow": True},
+                }
+            )
+    if disks:
+        base["disks"] = [{"device": d} for d in disks]
+    if metadata:
+        base["metadata"] = dict(metadata)
+    if user_data:
+        base["userData"] = user_data
+    return HardwareRecord(name, base, allow_netboot, dict(labels or {}))
+
+
+def record_of(row: Row[Any]) -> HardwareRecord:
+    return HardwareRecord(str(row.name), dict(row.spec), bool(row.allow_netboot), dict(row.labels))
+
+
+def _canonical(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with every interface's MAC written aa:bb:cc:dd:ee:ff."""
+    out = dict(spec)
+    interfaces = []
+    for n, iface in enumerate(spec.get("interfaces") or []):
+        iface = dict(iface)
+        dhcp = iface.get("dhcp")
+        if isinstance(dhcp, dict) and isinstance(dhcp.get("mac"), str) and dhcp["mac"]:
+            iface["dhcp"] = {
+                **dhcp,
+                "mac": normal_mac(dhcp["mac"], f"spec.interfaces[{n}].dhcp.mac"),
+            }
+        interfaces.append(iface)
+    if interfaces:
+        out["interfaces"] = interfaces
+    return out
+
+
+def save(conn: Connection, record: HardwareRecord, now: float) -> int:
     """Create the hardware, or replace the record of that name; returns its id."""
-    macs = spec.all_macs()
+    record = HardwareRecord(
+        record.name, _canonical(record.spec), record.allow_netboot, record.labels
+    )
+    macs = record.macs()
     if not macs:
-        raise Conflict(f"hardware {spec.name!r}: give it at least one MAC")
+        raise BadRequest(f"hardware {record.name!r}: give it at least one MAC")
     row = conn.execute(
-        select(hardware.c.id).where(hardware.c.name == spec.name).with_for_update()
+        select(hardware.c.id).where(hardware.c.name == record.name).with_for_update()
     ).first()
     values = {
-        "allow_netboot": spec.allow_netboot,
-        "disks": list(spec.disks),
-        "interfaces": spec.full_interfaces(),
-        "metadata": dict(spec.metadata),
-        "user_data": spec.user_data,
+        "allow_netboot": record.allow_netboot,
+        "spec": record.spec,
+        "labels": dict(record.labels),
         "updated_at": now,
     }
     if row is None:
         hw_id = int(
             conn.execute(
                 insert(hardware)
-                .values(name=spec.name, created_at=now, **values)
+                .values(name=record.name, created_at=now, **values)
                 .returning(hardware.c.id)
             ).scalar_one()
         )
@@ -96,14 +172,31 @@ def save(conn: Connection, spec: HardwareSpec, now: float) -> int:
     conn.execute(delete(hardware_mac).where(hardware_mac.c.hardware_id == hw_id))
     conn.execute(insert(hardware_mac), [{"mac": m, "hardware_id": hw_id} for m in macs])
     conn.execute(delete(hardware_ip).where(hardware_ip.c.hardware_id == hw_id))
-    addresses = spec.addresses()
+    addresses = record.addresses()
     if addresses:
-        conn.execute(
-            delete(hardware_ip).where(hardware_ip.c.address.in_(addresses))
-        )  # an address moves to the record that names it last
+        # an address moves to the record that names it last
+        conn.execute(delete(hardware_ip).where(hardware_ip.c.address.in_(addresses)))
         conn.execute(insert(hardware_ip), [{"address": a, "hardware_id": hw_id} for a in addresses])
     conn.execute(delete(unknown_mac).where(unknown_mac.c.mac.in_(macs)))
     return hw_id
+
+
+def disallow_netboot(conn: Connection, hw_id: int) -> None:
+    """Tinkerbell's toggleAllowNetboot after a workflow: our flag and every interface's
+    netboot.allowPXE off, so the installer is not booted again."""
+    row = conn.execute(select(hardware.c.spec).where(hardware.c.id == hw_id)).one()
+    spec = dict(row.spec)
+    interfaces = []
+    for iface in spec.get("interfaces") or []:
+        iface = dict(iface)
+        if isinstance(iface.get("netboot"), dict):
+            iface["netboot"] = {**iface["netboot"], "allowPXE": False}
+        interfaces.append(iface)
+    if interfaces:
+        spec["interfaces"] = interfaces
+    conn.execute(
+        update(hardware).where(hardware.c.id == hw_id).values(allow_netboot=False, spec=spec)
+    )
 
 
 def find(conn: Connection, key: str) -> Row[Any] | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, bindparam, func, select, update
 
 from agent.provision import wire
 from agent.provision.wire import ActionState, NextKind, WorkflowState
@@ -14,15 +14,17 @@ from server.errors import Conflict, Forbidden, TooLarge
 from server.states import RESTARTED, Verdict, judge
 from server.store import hardware as hw
 from server.store import tokens
-from server.store.dialect import upsert
-from server.store.schema import action, hardware, log_line, report, workflow
+from server.store.dialect import Prebuilt
+from server.store.schema import action, hardware, log_line, workflow
 from server.store.transitions import (
     action_row,
     apply,
     ended_by_server,
     expire_if_overdue,
+    is_overdue,
     lock_workflow,
     record_only,
+    stored_report,
 )
 
 A = ActionState
@@ -96,20 +98,42 @@ def lookup(
     return Found(token, str(row.name), tuple(restarted))
 
 
+_INVOLVED = select(action.c.workflow_id).where(action.c.hardware_id == bindparam("hw"))
+OPEN_WORKFLOW = (
+    select(workflow)
+    .where(workflow.c.id.in_(_INVOLVED), workflow.c.state.in_((W.PENDING.value, W.RUNNING.value)))
+    .order_by(workflow.c.created_at, workflow.c.id)
+    .limit(1)
+)
+LAST_WORKFLOW = (
+    select(workflow)
+    .where(workflow.c.id.in_(_INVOLVED))
+    .order_by(func.coalesce(workflow.c.stopped_at, workflow.c.created_at).desc())
+    .limit(1)
+)
+FIRST_UNDONE = (
+    select(action)
+    .where(action.c.workflow_id == bindparam("wf"), action.c.state != A.SUCCESS.value)
+    .order_by(action.c.position)
+    .limit(1)
+)
+WORKFLOW_BY_ID = select(workflow).where(workflow.c.id == bindparam("wf"))
+PROGRESS = update(action).where(
+    action.c.id == bindparam("b_id"),
+    action.c.attempt == bindparam("b_attempt"),
+    action.c.state == A.RUNNING.value,
+)
+LOG_ADD = Prebuilt(
+    log_line,
+    # RETURNING, not rowcount: drivers disagree on rowcount for INSERT … ON CONFLICT
+    lambda insert: insert.on_conflict_do_nothing().returning(log_line.c.n),
+)
+
+
 def _current_workflow(conn: Connection, hw_id: int) -> Row[Any] | None:
     """The machine's oldest workflow still to run; else the one that ended last."""
-    involved = select(action.c.workflow_id).where(action.c.hardware_id == hw_id)
-    base = select(workflow).where(workflow.c.id.in_(involved))
-    open_ = conn.execute(
-        base.where(workflow.c.state.in_((W.PENDING.value, W.RUNNING.value)))
-        .order_by(workflow.c.created_at, workflow.c.id)
-        .limit(1)
-    ).first()
-    if open_ is not None:
-        return open_
-    return conn.execute(
-        base.order_by(func.coalesce(workflow.c.stopped_at, workflow.c.created_at).desc()).limit(1)
-    ).first()
+    found = conn.execute(OPEN_WORKFLOW, {"hw": hw_id}).first()
+    return found if found is not None else conn.execute(LAST_WORKFLOW, {"hw": hw_id}).first()
 
 
 def spec_of(act: Row[Any]) -> wire.ActionSpec:
@@ -130,39 +154,35 @@ def spec_of(act: Row[Any]) -> wire.ActionSpec:
 
 
 def next_action(
-    conn: Connection, caller: tokens.Machine, timings: Timings, now: float
-) -> wire.NextReply:
+    conn: Connection, digest: str, timings: Timings, now: float, *, writable: bool
+) -> wire.NextReply | None:
+    """What the machine does next. Read-only unless a workflow must be timed out first:
+    then, with `writable=False`, None (ask again in a write transaction)."""
+    caller = tokens.authenticate(conn, digest)
     wf = _current_workflow(conn, caller.hardware_id)
+    poll = timings.poll_seconds
     if wf is None:
         return wire.NextReply(
-            NextKind.WAIT,
-            message=f"no workflow for {caller.hardware} yet",
-            retry_after=timings.poll_seconds,
+            NextKind.WAIT, message=f"no workflow for {caller.hardware} yet", retry_after=poll
         )
-    wf = expire_if_overdue(conn, lock_workflow(conn, wf.id), now)
+    if is_overdue(wf, now):
+        if not writable:
+            return None
+        wf = expire_if_overdue(conn, lock_workflow(conn, wf.id), now)
     state = W(wf.state)
     if state is W.SUCCESS:
-        return wire.NextReply(NextKind.DONE, workflow=wf.id, retry_after=timings.poll_seconds)
+        return wire.NextReply(NextKind.DONE, workflow=wf.id, retry_after=poll)
     if state.ended:
-        return wire.NextReply(
-            NextKind.FAILED, workflow=wf.id, message=wf.message, retry_after=timings.poll_seconds
-        )
-    act = conn.execute(
-        select(action)
-        .where(action.c.workflow_id == wf.id, action.c.state != A.SUCCESS.value)
-        .order_by(action.c.position)
-        .limit(1)
-    ).one()
+        return wire.NextReply(NextKind.FAILED, workflow=wf.id, message=wf.message, retry_after=poll)
+    act = conn.execute(FIRST_UNDONE, {"wf": wf.id}).one()
     if act.hardware_id != caller.hardware_id:
         return wire.NextReply(
             NextKind.WAIT,
             workflow=wf.id,
-            retry_after=timings.poll_seconds,
+            retry_after=poll,
             message=f"task {act.task} runs on {act.worker} first",
         )
-    return wire.NextReply(
-        NextKind.ACTION, action=spec_of(act), workflow=wf.id, retry_after=timings.poll_seconds
-    )
+    return wire.NextReply(NextKind.ACTION, action=spec_of(act), workflow=wf.id, retry_after=poll)
 
 
 def _own_action(conn: Connection, caller: tokens.Machine, action_id: str) -> Row[Any]:
@@ -172,19 +192,13 @@ def _own_action(conn: Connection, caller: tokens.Machine, action_id: str) -> Row
     return act
 
 
-def take_report(
-    conn: Connection, caller: tokens.Machine, r: wire.Report, now: float
-) -> wire.ReportReply:
+def take_report(conn: Connection, digest: str, r: wire.Report, now: float) -> wire.ReportReply:
+    caller = tokens.authenticate(conn, digest)
     act = _own_action(conn, caller, r.action_id)
     wf = expire_if_overdue(conn, lock_workflow(conn, act.workflow_id), now)
-    act = action_row(conn, r.action_id)
-    stored = conn.execute(
-        select(report.c.retry).where(
-            report.c.action_id == r.action_id,
-            report.c.attempt == r.attempt,
-            report.c.state == r.state.value,
-        )
-    ).first()
+    act = action_row(conn, r.action_id)  # again, now that nobody else can change it
+    tokens.seen(conn, caller, now)
+    stored = stored_report(conn, r.action_id, r.attempt, r.state)
     if stored is not None:
         return wire.ReportReply(False, W(wf.state), bool(stored.retry))
     verdict = judge(
@@ -193,7 +207,7 @@ def take_report(
         W(wf.state),
         r.state,
         r.attempt,
-        ended_by_server=ended_by_server(conn, act.id, r.attempt),
+        ended_by_server=A(act.state).ended and ended_by_server(conn, act.id, r.attempt),
     )
     if verdict.verdict is Verdict.CONFLICT:
         raise Conflict(
@@ -207,34 +221,39 @@ def take_report(
     return wire.ReportReply(True, wf_state, retry)
 
 
-def heartbeat(
-    conn: Connection, caller: tokens.Machine, hb: wire.Heartbeat, now: float
-) -> wire.HeartbeatReply:
-    tokens.seen(conn, caller.token_hash, now)
+def heartbeat(conn: Connection, digest: str, hb: wire.Heartbeat, now: float) -> wire.HeartbeatReply:
+    """Progress onto the running attempt (no workflow lock: one conditional UPDATE), or
+    cancel when the server has ended that attempt."""
+    caller = tokens.authenticate(conn, digest)
+    tokens.seen(conn, caller, now)
     if hb.action_id is None:
         return wire.HeartbeatReply()
     act = _own_action(conn, caller, hb.action_id)
-    wf = expire_if_overdue(conn, lock_workflow(conn, act.workflow_id), now)
-    act = action_row(conn, hb.action_id)
+    wf = conn.execute(WORKFLOW_BY_ID, {"wf": act.workflow_id}).one()
+    if is_overdue(wf, now):
+        wf = expire_if_overdue(conn, lock_workflow(conn, wf.id), now)
     attempt = act.attempt if hb.attempt is None else hb.attempt
-    if W(wf.state).ended:
-        return wire.HeartbeatReply(cancel=True, message=f"workflow {wf.state}: {wf.message}")
-    if attempt != act.attempt or A(act.state).ended:
-        return wire.HeartbeatReply(
-            cancel=True, message=f"attempt {attempt} of {act.name} is over ({act.message})"
-        )
-    values: dict[str, Any] = {"heartbeat_at": now}
+    values: dict[str, Any] = {"b_id": act.id, "b_attempt": attempt, "heartbeat_at": now}
     if hb.progress is not None:
         values.update(
             progress_done=hb.progress.done,
             progress_total=hb.progress.total,
             progress_unit=hb.progress.unit[:20],
         )
-    conn.execute(update(action).where(action.c.id == act.id).values(**values))
-    return wire.HeartbeatReply()
+    if not W(wf.state).ended and conn.execute(PROGRESS, values).rowcount == 1:
+        return wire.HeartbeatReply()
+    if W(wf.state).ended:
+        return wire.HeartbeatReply(cancel=True, message=f"workflow {wf.state}: {wf.message}")
+    act = action_row(conn, act.id)
+    if attempt != act.attempt or A(act.state).ended:
+        return wire.HeartbeatReply(
+            cancel=True, message=f"attempt {attempt} of {act.name} is over ({act.message})"
+        )
+    return wire.HeartbeatReply()  # PENDING: the worker beats before its RUNNING report
 
 
-def add_log(conn: Connection, caller: tokens.Machine, batch: wire.LogLines) -> wire.LogReply:
+def add_log(conn: Connection, digest: str, batch: wire.LogLines) -> wire.LogReply:
+    caller = tokens.authenticate(conn, digest)
     act = _own_action(conn, caller, batch.action_id)
     if batch.attempt > act.attempt or batch.attempt < 1:
         raise Conflict(
@@ -253,8 +272,4 @@ def add_log(conn: Connection, caller: tokens.Machine, batch: wire.LogLines) -> w
         }
         for i, line in enumerate(batch.lines)
     ]
-    # RETURNING, not rowcount: drivers disagree on rowcount for INSERT … ON CONFLICT
-    added = conn.execute(
-        upsert(conn, log_line).values(rows).on_conflict_do_nothing().returning(log_line.c.n)
-    ).all()
-    return wire.LogReply(len(added))
+    return wire.LogReply(len(conn.execute(LOG_ADD(conn), rows).all()))

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: hardware keeps Tinkerbell's whole HardwareSpec (see migrate.py)
 
 metadata = MetaData()
 
@@ -40,10 +40,10 @@ hardware = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("allow_netboot", Boolean, nullable=False),
-    Column("disks", JSON, nullable=False),  # device paths
-    Column("interfaces", JSON, nullable=False),  # Tinkerbell's interface objects (dhcp, netboot)
-    Column("metadata", JSON, nullable=False),  # free-form (Tinkerbell's spec.metadata)
-    Column("user_data", Text, nullable=False),
+    # Tinkerbell's HardwareSpec as JSON: disks, interfaces, metadata, userData, and whatever
+    # else a Hardware object carried (templates see all of it as .hardware.spec)
+    Column("spec", JSON, nullable=False),
+    Column("labels", JSON, nullable=False),  # free-form KEY: VALUE (a Hardware's metadata.labels)
     Column("inventory", JSON),  # the worker's, from its last lookup
     Column("inventory_at", Float),
     Column("agent_version", String(100)),

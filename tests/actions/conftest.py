@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.actions.helpers import GPT_TWO_PARTS, MIB, loop_disk
+from tests.actions.harness import GPT_TWO_PARTS, MIB, loop_disk
 from tests.disks import make_tree
 from tests.server.serving import Served, serving
 

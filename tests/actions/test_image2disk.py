@@ -13,7 +13,7 @@ import pytest
 
 from agent.actions import image2disk
 from tests.actions.conftest import artifact_url
-from tests.actions.helpers import (
+from tests.actions.harness import (
     MIB,
     appears,
     blkid,
@@ -222,7 +222,7 @@ def test_truncated_image_fails(serve: Served, images: Path, tmp_path: Path) -> N
 
 
 def test_disk_in_use_is_refused(images: Path, tmp_path: Path) -> None:
-    from tests.actions.helpers import GPT_TWO_PARTS
+    from tests.actions.harness import GPT_TWO_PARTS
 
     with serving(images) as server, loop_disk(tmp_path / "disk", DISK, GPT_TWO_PARTS) as disk:
         subprocess.run(["mkfs.ext4", "-q", f"{disk}p1"], check=True)

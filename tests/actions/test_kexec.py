@@ -16,7 +16,7 @@ import pytest
 from agent.actions import kexec
 from agent.actions.grubcfg import BootEntry, default_entry, parse, parse_grubenv
 from agent.syscalls import KEXEC_FILE_NO_INITRAMFS, Recorder, Syscalls
-from tests.actions.helpers import context, run_in_child
+from tests.actions.harness import context, run_in_child
 
 ROOT_UUID = "5e3c0ad0-0000-4000-8000-00000000c0de"
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from agent.actions import oci2disk
-from tests.actions.helpers import (
+from tests.actions.harness import (
     MIB,
     appears,
     blkid,

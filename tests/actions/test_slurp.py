@@ -13,7 +13,7 @@ import pytest
 
 from agent.actions import image2disk, slurp
 from tests.actions.conftest import artifact_url
-from tests.actions.helpers import MIB, context, gpt_image, loop_disk, read_bytes, run_in_child
+from tests.actions.harness import MIB, context, gpt_image, loop_disk, read_bytes, run_in_child
 from tests.actions.http_server import serving, sha256_file
 from tests.server.fleet import Fleet
 from tests.server.serving import Served

@@ -10,7 +10,7 @@ import pytest
 
 from agent.actions import writefile
 from tests.actions.conftest import debugfs
-from tests.actions.helpers import context, run_in_child
+from tests.actions.harness import context, run_in_child
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loop devices and mounts need root")
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agent import cmdline
-from agent.entrypoint import DEFAULT_PATH, EntrypointError, plan_launch, resolve_user
+from agent.entrypoint import DEFAULT_PATH, EntrypointError, build_env, plan_launch, resolve_user
 from rootfs_tools.image_config import ImageConfigError, parse
 
 PASSWD = """root:x:0:0:root:/root:/bin/sh
@@ -63,38 +63,113 @@ def test_env_workdir_and_user_come_from_the_image() -> None:
     assert launch.env["HOME"] == "/var/lib/nginx"
     assert launch.cwd == "/srv"
     assert (launch.uid, launch.gid) == (101, 101)
-    assert launch.groups == (44, 101)
+    assert launch.groups == (101, 44)
 
 
 def test_defaults_without_image_env() -> None:
-    launch = plan_launch(cmdline.parse("entrypoint=/x"), None, PASSWD, GROUP)
-    assert launch.env == {"PATH": DEFAULT_PATH, "HOME": "/root", "TERM": "linux"}
-    assert (launch.uid, launch.gid, launch.cwd) == (0, 0, "/")
+    launch = plan_launch(cmdline.parse("entrypoint=/x"), None, PASSWD, GROUP, hostname="box")
+    assert launch.env == {"PATH": DEFAULT_PATH, "HOSTNAME": "box", "TERM": "linux", "HOME": "/root"}
+    assert (launch.uid, launch.gid, launch.groups, launch.cwd) == (0, 0, (0,), "/")
+
+
+def test_a_root_with_no_passwd_runs_as_root() -> None:
+    launch = plan_launch(cmdline.parse(""), parse(image(Entrypoint=["/app"])), None, None)
+    assert (launch.uid, launch.gid, launch.groups, launch.env["HOME"]) == (0, 0, (0,), "/")
 
 
 @pytest.mark.parametrize(
-    ("user", "expected"),
+    ("user", "passwd", "group", "expected"),
     [
-        ("", (0, 0, (0,), "/root")),
-        ("root", (0, 0, (0,), "/root")),
-        ("app", (1000, 1000, (6, 44, 1000), "/home/app")),
-        ("1000", (1000, 1000, (6, 44, 1000), "/home/app")),
-        ("app:video", (1000, 44, (6, 44), "/home/app")),
-        ("app:44", (1000, 44, (6, 44), "/home/app")),
-        ("4242", (4242, 0, (0,), "/")),
-        ("4242:4343", (4242, 4343, (4343,), "/")),
+        # Docker's AdditionalGids: the primary gid first, then /etc/group memberships in
+        # file order, and memberships only for a user name with no explicit group.
+        ("", PASSWD, GROUP, (0, 0, (0,), "/root")),
+        ("root", PASSWD, GROUP, (0, 0, (0,), "/root")),
+        ("app", PASSWD, GROUP, (1000, 1000, (1000, 44, 6), "/home/app")),
+        ("1000", PASSWD, GROUP, (1000, 1000, (1000, 44, 6), "/home/app")),
+        ("app:video", PASSWD, GROUP, (1000, 44, (44,), "/home/app")),
+        ("app:44", PASSWD, GROUP, (1000, 44, (44,), "/home/app")),
+        ("1000:1000", PASSWD, GROUP, (1000, 1000, (1000,), "/home/app")),
+        ("4242", PASSWD, GROUP, (4242, 0, (0,), "/")),
+        ("4242:4343", PASSWD, GROUP, (4242, 4343, (4343,), "/")),
+        (":44", PASSWD, GROUP, (0, 44, (44,), "/root")),
+        ("nginx:app", PASSWD, GROUP, (101, 1000, (1000,), "/var/lib/nginx")),
+        # No /etc/passwd, no /etc/group (FROM scratch): root, or any number.
+        ("", None, None, (0, 0, (0,), "/")),
+        ("0", None, None, (0, 0, (0,), "/")),
+        ("65534", None, None, (65534, 0, (0,), "/")),
+        ("1000:1000", None, None, (1000, 1000, (1000,), "/")),
+        # A number is a uid even where a user has it as a name; the first match wins.
+        ("7", "7:x:99:99::/seven:/bin/sh\n", None, (7, 0, (0,), "/")),
+        ("", "toor:x:0:5::/t:/bin/sh\nroot:x:0:0::/root:/bin/sh\n", None, (0, 5, (5,), "/t")),
+        # HOME is the passwd entry of the final uid, even an empty one (runc sets it so).
+        ("x", "x:x:5:5:::/bin/sh\n", None, (5, 5, (5,), "")),
+        ("x", "x:x:5:5\n", None, (5, 5, (5,), "")),
+        # Lines runc would read as uid 0 are skipped rather than trusted.
+        ("bad", "bad:x:zero:0::/b:/bin/sh\n", "", None),
     ],
 )
-def test_resolve_user(user: str, expected: tuple[int, int, tuple[int, ...], str]) -> None:
-    assert resolve_user(user, PASSWD, GROUP) == expected
+def test_resolve_user(
+    user: str,
+    passwd: str | None,
+    group: str | None,
+    expected: tuple[int, int, tuple[int, ...], str] | None,
+) -> None:
+    if expected is None:
+        with pytest.raises(EntrypointError):
+            resolve_user(user, passwd, group)
+    else:
+        assert resolve_user(user, passwd, group) == expected
 
 
 @pytest.mark.parametrize(
-    ("user", "words"), [("nobody", "not in the root's /etc/passwd"), ("app:wheel", "/etc/group")]
+    ("user", "passwd", "group", "words"),
+    [
+        ("nobody", PASSWD, GROUP, "user 'nobody' is not in the root's /etc/passwd"),
+        ("nobody", None, None, "user 'nobody' cannot be looked up: the root has no /etc/passwd"),
+        ("app:wheel", PASSWD, GROUP, "group 'wheel' .* is not in the root's /etc/group"),
+        ("0:wheel", PASSWD, None, "group 'wheel' .* the root has no /etc/group"),
+        ("2147483648", PASSWD, GROUP, "uid 2147483648 is out of range"),
+        ("0:2147483648", PASSWD, GROUP, "gid 2147483648 is out of range"),
+    ],
 )
-def test_unknown_user_or_group_is_a_clear_error(user: str, words: str) -> None:
+def test_unknown_user_or_group_is_a_clear_error(
+    user: str, passwd: str | None, group: str | None, words: str
+) -> None:
     with pytest.raises(EntrypointError, match=words):
-        resolve_user(user, PASSWD, GROUP)
+        resolve_user(user, passwd, group)
+
+
+@pytest.mark.parametrize(
+    ("image_env", "home", "hostname", "term", "expected"),
+    [
+        ((), "/", "", "", {"PATH": DEFAULT_PATH, "HOME": "/"}),
+        ((), "/root", "box", "linux",
+         {"PATH": DEFAULT_PATH, "HOSTNAME": "box", "TERM": "linux", "HOME": "/root"}),
+        (("PATH=/bin", "HOME=/data"), "/root", "(none)", "",
+         {"PATH": "/bin", "HOME": "/data"}),
+        (("HOME=",), "/root", "", "", {"PATH": DEFAULT_PATH, "HOME": "/root"}),
+        (("A=1", "A=2", "B", "=x", "C=a=b"), "/", "", "",
+         {"PATH": DEFAULT_PATH, "A": "2", "C": "a=b", "HOME": "/"}),
+        (("PATH", "HOSTNAME", "TERM=xterm"), "/", "box", "linux", {"TERM": "xterm", "HOME": "/"}),
+    ],
+)  # fmt: skip
+def test_build_env(
+    image_env: tuple[str, ...], home: str, hostname: str, term: str, expected: dict[str, str]
+) -> None:
+    assert build_env(image_env, home, hostname=hostname, term=term) == expected
+
+
+@pytest.mark.parametrize(
+    ("working_dir", "cwd"), [("", "/"), ("/srv", "/srv"), ("/a/../b/./c/", "/b/c"), ("//x", "/x")]
+)
+def test_working_dir(working_dir: str, cwd: str) -> None:
+    config = parse(image(Cmd=["x"], WorkingDir=working_dir))
+    assert plan_launch(cmdline.parse(""), config).cwd == cwd
+
+
+def test_relative_working_dir_is_refused() -> None:
+    with pytest.raises(EntrypointError, match="not an absolute path"):
+        plan_launch(cmdline.parse(""), parse(image(Cmd=["x"], WorkingDir="srv")))
 
 
 def test_nothing_to_run_says_what_to_do() -> None:

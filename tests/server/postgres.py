@@ -68,6 +68,13 @@ class Postgres:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def restart(self) -> None:
+        done = _as_postgres(
+            BIN / "pg_ctl", "-D", self.data, "-l", self.root / "log", "-m", "fast", "-w", "restart"
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl restart failed: {done.stderr}")
+
     def stop(self) -> None:
         _as_postgres(BIN / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)

@@ -25,13 +25,16 @@ def test_hardware_is_added_found_by_name_or_mac_replaced_and_removed(fleet: Flee
         macs=[mac],
         disks=["/dev/nvme0n1"],
         interfaces=[iface],
-        metadata={"rack": "r1"},
+        labels={"rack": "r1"},
+        metadata={"facility": {"facility_code": "lab"}},
         user_data="#cloud-config\n",
     )
     assert view["macs"] == sorted([mac, second])
     assert view["disks"] == ["/dev/nvme0n1"]
-    assert view["metadata"] == {"rack": "r1"} and view["allow_netboot"]
-    assert [i["dhcp"]["mac"] for i in view["interfaces"]] == [second.upper(), mac]
+    assert view["labels"] == {"rack": "r1"} and view["allow_netboot"]
+    assert view["metadata"] == {"facility": {"facility_code": "lab"}}
+    assert view["spec"]["userData"] == "#cloud-config\n"
+    assert [i["dhcp"]["mac"] for i in view["interfaces"]] == [second, mac]  # written one way
     assert fleet.admin.hardware(second)["name"] == name
     assert name in {h["name"] for h in fleet.admin.hardware_list()}
     fleet.admin.put_hardware(name, macs=[mac], allow_netboot=False)

@@ -48,13 +48,15 @@ def one_line_error(done: subprocess.CompletedProcess[str], words: str) -> None:
 
 def test_hw_add_list_show_rm(sqlite_served: Served) -> None:
     mac = Fleet(sqlite_served).mac()
-    out = ok(cli(sqlite_served, "hw", "add", "--mac", mac, "--disk", "/dev/sda"))
+    out = ok(
+        cli(sqlite_served, "hw", "add", "--mac", mac, "--disk", "/dev/sda", "--label", "rack=r7")
+    )
     name = mac.replace(":", "-")
     assert out.strip() == f"hardware {name}: {mac}"
     one_line_error(cli(sqlite_served, "hw", "add", "--mac", mac), "--replace")
     assert name in ok(cli(sqlite_served, "hw", "list"))
     shown = ok(cli(sqlite_served, "hw", "show", mac))
-    assert f"name: {name}" in shown and "disks: /dev/sda" in shown
+    assert f"name: {name}" in shown and "disks: /dev/sda" in shown and "labels: rack=r7" in shown
     assert json.loads(ok(cli(sqlite_served, "hw", "show", name, "--json")))["macs"] == [mac]
     assert ok(cli(sqlite_served, "hw", "rm", name)).strip() == f"removed hardware {name}"
     one_line_error(cli(sqlite_served, "hw", "show", name), "no hardware")

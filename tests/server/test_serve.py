@@ -115,3 +115,15 @@ def test_kill_9_loses_nothing_acknowledged(
         assert run.machine.report(second, A.SUCCESS).workflow_state is wire.WorkflowState.SUCCESS
     finally:
         again.stop()
+
+
+def test_a_postgresql_restart_is_ridden_out(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The connections the database dropped are replaced, and the call is made again."""
+    pg = request.getfixturevalue("pg")
+    with serving(tmp_path, db=pg.create_database("restart")) as srv:
+        fleet = Fleet(srv)
+        run = fleet.run(action("one"))
+        spec = run.next_action()
+        pg.restart()
+        assert run.machine.report(spec, A.RUNNING).stored
+        assert run.state() == "RUNNING"

@@ -25,14 +25,26 @@ GOPATH = "/usr/share/gocode"  # Debian's golang-*-dev packages (./dev installs t
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("go") is None or not Path(GOPATH, "src/github.com/Masterminds/sprig").is_dir():
-        pytest.skip("needs Debian's golang-go, golang-github-masterminds-sprig-dev and "
-                    "golang-github-ghodss-yaml-dev (./dev setup installs them)")  # fmt: skip
+        pytest.skip(
+            "needs Debian's golang-go, golang-github-masterminds-sprig-dev and "
+            "golang-github-ghodss-yaml-dev (./dev setup installs them)"
+        )
     work = tmp_path_factory.mktemp("oracle")
     shutil.copy(ORACLE, work / "main.go")
-    env = {**os.environ, "GO111MODULE": "off", "GOPATH": GOPATH, "GOCACHE": str(work / "cache"),
-           "GOFLAGS": ""}  # fmt: skip
-    subprocess.run(["go", "build", "-o", str(work / "oracle"), "."], cwd=work, env=env,
-                   check=True, capture_output=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "GO111MODULE": "off",
+        "GOPATH": GOPATH,
+        "GOCACHE": str(work / "cache"),
+        "GOFLAGS": "",
+    }
+    subprocess.run(
+        ["go", "build", "-o", str(work / "oracle"), "."],
+        cwd=work,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return work / "oracle"
 
 
