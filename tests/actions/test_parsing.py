@@ -313,3 +313,14 @@ def test_rescan_plan(
     table: PartitionTable | None, present: dict[int, tuple[int, int]], changes: list[Change]
 ) -> None:
     assert plan(table, present) == changes
+
+
+def test_each_builtin_imports_its_module_by_a_written_import() -> None:
+    """PyInstaller freezes only what its bytecode scan finds: each entry of the table must
+    import its module with an import statement, not a name in a string."""
+    import dis
+
+    for name, action in BUILTINS.items():
+        ops = list(dis.get_instructions(action))
+        imported = [(op.argval) for op in ops if op.opname in ("IMPORT_NAME", "IMPORT_FROM")]
+        assert imported == ["agent.actions", name], (name, imported)
