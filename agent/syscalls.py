@@ -1,13 +1,15 @@
 """The thin layer between the agent and the kernel.
 
-Everything that changes the machine (mount, mknod, module loading, reboot, and the
-namespaces, pivot_root and hostname of container actions) goes through a `Syscalls` object,
-so tests and `--dry-run` swap in a `Recorder` and assert what was asked.
+Everything that changes the machine (mount, mknod, module loading, reboot, kexec, the
+kernel's view of a disk's partitions, and the namespaces, pivot_root and hostname of
+container actions) goes through a `Syscalls` object, so tests and `--dry-run` swap in a
+`Recorder` and assert what was asked.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,13 +39,49 @@ LINUX_REBOOT_CMD_CAD_OFF = 0x00000000
 LINUX_REBOOT_CMD_KEXEC = 0x45584543
 
 SYS_FINIT_MODULE = 313  # x86_64
+SYS_KEXEC_FILE_LOAD = 320  # x86_64
+KEXEC_FILE_UNLOAD = 0x1
+KEXEC_FILE_NO_INITRAMFS = 0x4
 SYS_PIVOT_ROOT = 155  # x86_64; glibc has no wrapper
 MODULE_INIT_IGNORE_MODVERSIONS = 1
 MODULE_INIT_IGNORE_VERMAGIC = 2
 
 
+BLKRRPART = 0x125F  # _IO(0x12, 95): re-read the partition table
+BLKPG = 0x1269  # _IO(0x12, 105): add or delete one partition
+BLKPG_ADD_PARTITION = 1
+BLKPG_DEL_PARTITION = 2
+BLKPG_NAME_LEN = 64
+
+
 class SyscallError(OSError):
     pass
+
+
+class _BlkpgPartition(ctypes.Structure):
+    _fields_ = (
+        ("start", ctypes.c_longlong),  # bytes
+        ("length", ctypes.c_longlong),
+        ("pno", ctypes.c_int),
+        ("devname", ctypes.c_char * BLKPG_NAME_LEN),
+        ("volname", ctypes.c_char * BLKPG_NAME_LEN),
+    )
+
+
+class _BlkpgArg(ctypes.Structure):
+    _fields_ = (
+        ("op", ctypes.c_int),
+        ("flags", ctypes.c_int),
+        ("datalen", ctypes.c_int),
+        ("data", ctypes.c_void_p),
+    )
+
+
+def _fd_path(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return f"fd {fd}"
 
 
 def _fail(call: str, detail: str) -> SyscallError:
@@ -104,6 +142,48 @@ class Syscalls:
         if self.libc.unshare(ctypes.c_int(flags)) != 0:
             raise _fail("unshare", hex(flags))
 
+    def kexec_file_load(self, kernel_fd: int, initrd_fd: int | None, cmdline: str,
+                        flags: int = 0) -> None:  # fmt: skip
+        """Load the kernel (and initramfs) to boot by reboot(LINUX_REBOOT_CMD_KEXEC)."""
+        if initrd_fd is None:
+            flags |= KEXEC_FILE_NO_INITRAMFS
+        raw = cmdline.encode()
+        rc = self.libc.syscall(
+            ctypes.c_long(SYS_KEXEC_FILE_LOAD),
+            ctypes.c_int(kernel_fd),
+            ctypes.c_int(-1 if initrd_fd is None else initrd_fd),
+            ctypes.c_ulong(len(raw) + 1),  # the length counts the terminating NUL
+            ctypes.c_char_p(raw),
+            ctypes.c_ulong(flags),
+        )
+        if rc != 0:
+            raise _fail("kexec_file_load", f"{_fd_path(kernel_fd)}, cmdline {cmdline!r}")
+
+    def blkrrpart(self, fd: int) -> None:
+        """Ask the kernel to read the disk's partition table again."""
+        try:
+            fcntl.ioctl(fd, BLKRRPART, 0)
+        except OSError as e:
+            raise SyscallError(e.errno, f"BLKRRPART({_fd_path(fd)}): {e.strerror}") from None
+
+    def blkpg_add(self, fd: int, number: int, start: int, length: int) -> None:
+        """Tell the kernel about partition `number` (offsets in bytes), as partx -a does."""
+        self._blkpg(fd, BLKPG_ADD_PARTITION, number, start, length)
+
+    def blkpg_del(self, fd: int, number: int) -> None:
+        self._blkpg(fd, BLKPG_DEL_PARTITION, number, 0, 0)
+
+    def _blkpg(self, fd: int, op: int, number: int, start: int, length: int) -> None:
+        part = _BlkpgPartition(start, length, number, b"", b"")
+        arg = _BlkpgArg(op, 0, ctypes.sizeof(part), ctypes.addressof(part))
+        try:
+            fcntl.ioctl(fd, BLKPG, bytes(arg))  # `part` stays alive across the call
+        except OSError as e:
+            what = "add" if op == BLKPG_ADD_PARTITION else "delete"
+            raise SyscallError(
+                e.errno, f"BLKPG {what} partition {number} of {_fd_path(fd)}: {e.strerror}"
+            ) from None
+
     def setns(self, fd: int, nstype: int = 0) -> None:
         if self.libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)) != 0:
             raise _fail("setns", f"{os.readlink(f'/proc/self/fd/{fd}')}, {nstype:#x}")
@@ -160,6 +240,22 @@ class Recorder(Syscalls):
 
     def unshare(self, flags: int) -> None:
         self._record("unshare", flags)
+
+    def kexec_file_load(self, kernel_fd: int, initrd_fd: int | None, cmdline: str,
+                        flags: int = 0) -> None:  # fmt: skip
+        initrd = None if initrd_fd is None else _fd_path(initrd_fd)
+        if initrd_fd is None:
+            flags |= KEXEC_FILE_NO_INITRAMFS
+        self._record("kexec_file_load", _fd_path(kernel_fd), initrd, cmdline, flags)
+
+    def blkrrpart(self, fd: int) -> None:
+        self._record("blkrrpart", _fd_path(fd))
+
+    def blkpg_add(self, fd: int, number: int, start: int, length: int) -> None:
+        self._record("blkpg_add", _fd_path(fd), number, start, length)
+
+    def blkpg_del(self, fd: int, number: int) -> None:
+        self._record("blkpg_del", _fd_path(fd), number)
 
     def setns(self, fd: int, nstype: int = 0) -> None:
         self._record("setns", os.readlink(f"/proc/self/fd/{fd}"), nstype)

@@ -20,6 +20,7 @@ import math
 import os
 import selectors
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ from agent.provision.wire import ActionState
 POLL_SECONDS = 0.1  # how often ctx.cancelled is looked at
 DRAIN_SECONDS = 2.0  # for output still in the pipes once the group is gone
 READ_SIZE = 64 << 10
+# Held from fork until the child has a pidfd: a PID 1 reaping orphans with waitpid(-1)
+# takes it around each pass, so it can never reap an action's child before the pidfd
+# exists (the pidfd would then name no process).
+FORK_LOCK = threading.Lock()
 
 Lookup = Callable[[str], Action | None]
 
@@ -188,17 +193,18 @@ def run_action(
         return ActionOutcome(ActionState.FAILED, f"cannot start the action: {err}")
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child ends in os._exit
-        os.close(out_r)
-        os.close(report_r)
-        from agent.actions.run_child import child_main
+    with FORK_LOCK:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child ends in os._exit
+            os.close(out_r)
+            os.close(report_r)
+            from agent.actions.run_child import child_main
 
-        child_main(ctx, action, group, out_w, report_w)
+            child_main(ctx, action, group, out_w, report_w)
+        pidfd = os.pidfd_open(pid)
     os.close(out_w)
     os.close(report_w)
     attempt = _Attempt(ctx)
-    pidfd = os.pidfd_open(pid)
     sel = selectors.DefaultSelector()
     sel.register(out_r, selectors.EVENT_READ, "out")
     sel.register(report_r, selectors.EVENT_READ, "report")

@@ -114,6 +114,12 @@ def inspect(
         return Inspection(tuple(records), tuple(dev.notes))
 
 
+def read_table(path: str) -> PartitionTable | None:
+    """The partition table on `path` (a disk or an image file), or None if it has none."""
+    with _open(path) as dev:
+        return _read_table(dev)
+
+
 def _partition_records(dev: _Opened, table: PartitionTable) -> list[BlockInfo]:
     return [
         _record(

@@ -99,18 +99,21 @@ def _lease_mac(ctx: Context) -> str | None:
 def _reap_orphans() -> None:
     """As PID 1, reap what actions leave behind (their orphans are reparented to us and
     SIGCHLD stays blocked). Safe beside the runner, which learns its own child's end
-    through a pidfd and its report pipe, not from waitpid."""
+    through a pidfd (made under FORK_LOCK, which each pass here takes) and its report pipe."""
     if os.getpid() != 1:
         return
+
+    from agent.actions.run import FORK_LOCK
 
     def reap() -> None:
         while True:
             time.sleep(REAP_SECONDS)
-            try:
-                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            with FORK_LOCK:
+                try:
+                    while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                        pass
+                except ChildProcessError:
                     pass
-            except ChildProcessError:
-                pass
 
     threading.Thread(target=reap, name="reaper", daemon=True).start()
 
