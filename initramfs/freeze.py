@@ -41,10 +41,11 @@ EXCLUDES = (
     "PyInstaller", "_pytest", "pytest", "mypy", "initramfs", "kernels", "server",
 )  # fmt: skip
 # Encodings the agent may meet: UTF-8 everywhere, ASCII/Latin-1 for bytes on the wire,
-# IDNA for host names; the CJK codecs and their extension modules stay out.
+# IDNA for host names, UTF-16 for GPT partition names and Joliet labels; the CJK codecs
+# and their extension modules stay out.
 ENCODINGS_KEPT = frozenset(
-    {"aliases", "ascii", "latin_1", "utf_8", "utf_8_sig", "utf_16", "utf_32", "idna",
-     "punycode", "raw_unicode_escape", "unicode_escape", "charmap", "cp437"}
+    {"aliases", "ascii", "latin_1", "utf_8", "utf_8_sig", "utf_16", "utf_16_le", "utf_16_be",
+     "utf_32", "idna", "punycode", "raw_unicode_escape", "unicode_escape", "charmap", "cp437"}
 )  # fmt: skip
 HASH_SEED = "hash_seed=0"  # trades hash-flooding protection for a boot that needs no CRNG
 KEEP = 3  # frozen agents kept in the cache, most recently used first

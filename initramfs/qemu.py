@@ -1,4 +1,8 @@
-"""Boot a kernel + initramfs in QEMU and watch its serial console.
+"""Boot a machine in QEMU and watch its serial console.
+
+A machine boots our kernel + initramfs directly (`-kernel`), or from its firmware: SeaBIOS
+(with QEMU's iPXE option ROM on the NIC) or OVMF (UEFI, whose own network stack PXE-boots
+the NIC), from the network first and then its disk, as a rack machine does.
 
 `qemu_argv()` is pure (options in, argv out). `Guest` runs QEMU, copies the console to a
 callback line by line, and lets a caller wait for a line or type into the console, which
@@ -21,7 +25,13 @@ from pathlib import Path
 
 QEMU = "qemu-system-x86_64"
 KVM_PROBE_SECONDS = 8.0
-BUS_ROOT = {"virtio": "/dev/vda", "ide": "/dev/sda"}
+BUS_ROOT = {"virtio": "/dev/vda", "ide": "/dev/sda", "nvme": "/dev/nvme0n1"}
+DISK_DEVICE = {"virtio": "virtio-blk-pci", "ide": "ide-hd", "nvme": "nvme,serial=metalinit-disk0"}
+FIRMWARES = ("bios", "uefi")
+BOOTS = ("kernel", "network", "disk")
+# Debian's `ovmf` package: the 4 MiB build; the variable store is per machine (a copy).
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 
 
 class QemuError(Exception):
@@ -30,10 +40,10 @@ class QemuError(Exception):
 
 @dataclass(frozen=True)
 class BootSpec:
-    kernel: Path
-    initrd: Path
+    kernel: Path | None = None  # boot="kernel" only
+    initrd: Path | None = None
     disk: Path | None = None
-    disk_bus: str = "virtio"
+    disk_bus: str = "virtio"  # virtio | ide | nvme
     append: str = ""
     net: str = "none"  # none | user | tap:NAME
     forwards: tuple[tuple[int, int], ...] = ()  # (host port, guest port)
@@ -42,6 +52,10 @@ class BootSpec:
     mac: str = "52:54:00:12:34:56"
     extra: tuple[str, ...] = ()
     netns: str | None = None  # run QEMU inside this network namespace (for its tap device)
+    firmware: str = "bios"  # bios (SeaBIOS) | uefi (OVMF)
+    boot: str = "kernel"  # kernel (-kernel/-initrd) | network (then the disk) | disk
+    efi_vars: Path | None = None  # uefi: this machine's variable store, copied on first start
+    reboot: bool = False  # a guest reboot resets the machine; False: QEMU exits instead
 
 
 def disk_format(path: Path) -> str:
@@ -49,26 +63,77 @@ def disk_format(path: Path) -> str:
         return "qcow2" if f.read(4) == b"QFI\xfb" else "raw"
 
 
+def check(spec: BootSpec) -> None:
+    """Refuse a spec that names no way to boot, before QEMU says something obscure."""
+    if spec.firmware not in FIRMWARES:
+        raise QemuError(f"firmware {spec.firmware!r}: use {' or '.join(FIRMWARES)}")
+    if spec.boot not in BOOTS:
+        raise QemuError(f"boot {spec.boot!r}: use one of {', '.join(BOOTS)}")
+    if spec.disk_bus not in DISK_DEVICE:
+        raise QemuError(f"disk bus {spec.disk_bus!r}: use one of {', '.join(DISK_DEVICE)}")
+    if spec.boot == "kernel" and (spec.kernel is None or spec.initrd is None):
+        raise QemuError("boot kernel needs a kernel and an initrd")
+    if spec.boot == "kernel" and spec.firmware == "uefi":
+        raise QemuError("boot kernel is for bios machines; a uefi one boots network or disk")
+    if spec.boot == "network" and spec.net == "none":
+        raise QemuError("boot network needs a network (user or tap:NAME)")
+    if spec.boot == "disk" and spec.disk is None:
+        raise QemuError("boot disk needs a disk")
+    if spec.firmware == "uefi" and spec.efi_vars is None:
+        raise QemuError("firmware uefi needs efi_vars: where this machine keeps its variables")
+
+
 def qemu_argv(spec: BootSpec) -> list[str]:
+    check(spec)
     argv = [QEMU, "-accel", spec.accel, "-m", str(spec.memory_mb), "-smp", "1"]
-    argv += ["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]
+    argv += ["-nodefaults", "-no-user-config", "-display", "none"]
+    argv += [] if spec.reboot else ["-no-reboot"]
     argv += ["-serial", "stdio", "-monitor", "none"]
-    argv += ["-kernel", str(spec.kernel), "-initrd", str(spec.initrd)]
-    argv += ["-append", f"console=ttyS0 panic=-1 {spec.append}".strip()]
     if spec.accel == "kvm":
         argv += ["-cpu", "host"]
-    if spec.disk is not None:
-        fmt = disk_format(spec.disk)
-        argv += ["-drive", f"file={spec.disk},format={fmt},if={spec.disk_bus},cache=unsafe"]
+    argv += firmware_argv(spec)
+    if spec.boot == "kernel":
+        argv += ["-kernel", str(spec.kernel), "-initrd", str(spec.initrd)]
+        argv += ["-append", f"console=ttyS0 panic=-1 {spec.append}".strip()]
+    argv += disk_argv(spec)
     argv += net_argv(spec)
     argv += list(spec.extra)
     return ["ip", "netns", "exec", spec.netns, *argv] if spec.netns else argv
 
 
+def firmware_argv(spec: BootSpec) -> list[str]:
+    if spec.firmware == "bios":
+        # With no display, SeaBIOS and the iPXE ROM write their text to the serial line.
+        return [] if spec.boot == "kernel" else ["-machine", "graphics=off"]
+    return [
+        "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+        "-drive", f"if=pflash,format=raw,unit=1,file={spec.efi_vars}",
+    ]  # fmt: skip
+
+
+def boot_index(spec: BootSpec, device: str) -> str:
+    """Network first, then the disk; the firmware tries the next when one gives up."""
+    order = {"network": ("net", "disk"), "disk": ("disk",)}.get(spec.boot, ())
+    return f",bootindex={order.index(device) + 1}" if device in order else ""
+
+
+def disk_argv(spec: BootSpec) -> list[str]:
+    if spec.disk is None:
+        return []
+    fmt = disk_format(spec.disk)
+    return [
+        "-drive", f"file={spec.disk},format={fmt},if=none,id=disk0,cache=unsafe",
+        "-device", f"{DISK_DEVICE[spec.disk_bus]},drive=disk0{boot_index(spec, 'disk')}",
+    ]  # fmt: skip
+
+
 def net_argv(spec: BootSpec) -> list[str]:
     if spec.net == "none":
         return []
-    device = ["-device", f"virtio-net-pci,netdev=n0,mac={spec.mac}"]
+    # OVMF's own virtio-net driver and PXE fetch ipxe.efi when the NIC carries no ROM.
+    rom = ",romfile=" if spec.firmware == "uefi" else ""
+    nic = f"virtio-net-pci,netdev=n0,mac={spec.mac}{rom}{boot_index(spec, 'net')}"
+    device = ["-device", nic]
     if spec.net == "user":
         forwards = "".join(f",hostfwd=tcp:127.0.0.1:{h}-:{g}" for h, g in spec.forwards)
         return ["-netdev", f"user,id=n0{forwards}", *device]
@@ -136,6 +201,17 @@ def _probe_kvm(kernel: Path) -> str:
     return "kvm" if b"Linux version" in seen else "tcg"
 
 
+def prepare_efi_vars(spec: BootSpec) -> None:
+    """A machine's own copy of OVMF's variable store, kept across its power cycles."""
+    for path in (OVMF_CODE, OVMF_VARS):
+        if not path.exists():
+            raise QemuError(f"{path} does not exist: install Debian's ovmf")
+    assert spec.efi_vars is not None
+    if not spec.efi_vars.exists():
+        spec.efi_vars.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(OVMF_VARS, spec.efi_vars)
+
+
 @dataclass
 class Guest:
     """A running QEMU whose serial console is read line by line in a thread."""
@@ -157,6 +233,8 @@ class Guest:
         for path in (self.spec.kernel, self.spec.initrd, self.spec.disk):
             if path is not None and not path.exists():
                 raise QemuError(f"{path} does not exist (run `metalinit build` first?)")
+        if self.spec.firmware == "uefi":
+            prepare_efi_vars(self.spec)
         self.started = time.monotonic()
         self._proc = subprocess.Popen(
             qemu_argv(self.spec),

@@ -43,7 +43,7 @@ class WorkflowDoc:
     template_ref: str
     hardware_ref: str
     hardware_map: dict[str, str] = field(default_factory=dict)
-    toggle_netboot: bool = False
+    toggle_netboot: bool = True
 
 
 Document = HardwareRecord | TemplateDoc | WorkflowDoc

@@ -91,7 +91,7 @@ class WorkflowObject:
     template_ref: str
     hardware_ref: str = ""
     hardware_map: Mapping[str, str] = field(default_factory=dict)
-    toggle_allow_netboot: bool = False
+    toggle_allow_netboot: bool = True
     disabled: bool = False
 
 
@@ -166,7 +166,7 @@ def parse_objects(text: str) -> list[TinkerbellObject]:
                     spec["templateRef"],
                     spec["hardwareRef"],
                     {k: str(v) for k, v in (spec.get("hardwareMap") or {}).items()},
-                    bool(boot.get("toggleAllowNetboot")),
+                    bool(boot.get("toggleAllowNetboot", True)),
                 )
             )
         elif kind == "Hardware":

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from server import netboot_serve
+from server.dnsmasq import DnsmasqConfigError
 from server.errors import ServerError
 from server.paths import ADMIN_TOKEN_FILE, DEFAULT_DB_FILE, data_dir
 from server.store.machine import Timings
@@ -68,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds a waiting worker waits before asking again (default 5)",
     )
+    netboot_serve.add_arguments(p)
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
@@ -157,7 +160,7 @@ def main(argv: list[str]) -> int:
     )
     try:
         return _serve(args)
-    except (ServeError, ServerError) as err:
+    except (ServeError, ServerError, DnsmasqConfigError) as err:
         sys.stderr.write(f"metalinit serve: {err}\n")
         return 1
     except KeyboardInterrupt:
@@ -174,6 +177,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     data = data_dir(args.data)
     host, port = listen_address(args.listen)
+    if args.print_dnsmasq_config:
+        sys.stdout.write(netboot_serve.print_config(args, host, port, data))
+        return 0
     try:
         data.mkdir(parents=True, exist_ok=True, mode=0o700)
         artifacts = args.artifacts or data / "artifacts"
@@ -189,7 +195,10 @@ def _serve(args: argparse.Namespace) -> int:
     token = admin_token(data)
     store.write(lambda conn: tokens.register_admin(conn, token_hash(token), time.time()))
     timings = Timings(heartbeat_seconds=args.heartbeat, poll_seconds=args.poll)
-    app = create_app(store, AppConfig(artifacts=artifacts.resolve(), timings=timings))
+    pxe = netboot_serve.pxe_wanted(args)
+    app = create_app(store, AppConfig(artifacts=artifacts.resolve(), timings=timings, pxe=pxe))
+    if pxe:
+        netboot_serve.check_boot_files(artifacts)
     config = uvicorn.Config(
         app,
         loop="asyncio",  # uvloop measured no faster here: the work is in the threadpool
@@ -211,9 +220,12 @@ def _serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     server = _quiet_server(config)
+    dhcp = netboot_serve.start_dhcp(args, host, bound[1], data)
     try:
         server.run(sockets=[sock])
     finally:
+        if dhcp is not None:
+            dhcp.stop()
         store.close()
     sys.stderr.write("metalinit serve: stopped\n")
     return 0

@@ -17,6 +17,7 @@ from server.api.admin_models import (
     HardwareIn,
     HardwareView,
     LogPage,
+    NetbootIn,
     RetryIn,
     TemplateIn,
     TemplateView,
@@ -28,6 +29,7 @@ from server.api.admin_models import (
 from server.api.auth import Admin, store_of
 from server.api.problems import PROBLEMS
 from server.creating import apply_documents, create_workflow
+from server.netboot import set_netboot
 from server.store import hardware as hw
 from server.store import templates as tpl
 from server.store import workflows as wfs
@@ -84,6 +86,17 @@ def delete_hardware(key: KeyPath, request: Request) -> Any:
     name = store_of(request).write(lambda conn: hw.remove(conn, key))
     log.info("hardware %s removed", name)
     return {"deleted": name}
+
+
+@router.put("/hardware/{key}/netboot", response_model=HardwareView, summary="netboot on or off")
+def put_netboot(key: KeyPath, body: NetbootIn, request: Request) -> Any:
+    def change(conn: Any) -> dict[str, Any]:
+        name = set_netboot(conn, key, body.allow)
+        return views.hardware_view(conn, hw.get(conn, name))
+
+    view = store_of(request).write(change)
+    log.info("hardware %s: netboot %s", view["name"], "on" if body.allow else "off")
+    return view
 
 
 @router.get("/unknown", response_model=list[UnknownView], summary="unknown MACs that looked up")

@@ -77,7 +77,7 @@ class WorkflowIn(_Body):
     hardware_map: dict[Key, Annotated[str, Field(max_length=1024)]] = Field(max_length=64)
     hardware: Name | None = None  # whose record is .Hardware; default: device_1's
     name: Name | None = None
-    toggle_allow_netboot: bool = False
+    toggle_allow_netboot: bool = True  # False: netboot stays on after the workflow succeeds
 
 
 class RetryIn(_Body):
@@ -173,6 +173,10 @@ class Applied(BaseModel):
     name: str
     id: str | None = None
     created: bool
+
+
+class NetbootIn(_Body):
+    allow: bool
 
 
 class Deleted(BaseModel):

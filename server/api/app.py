@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from server.api import admin, artifacts, machine, metadata, problems
+from server.api import admin, artifacts, ipxe, machine, metadata, problems
 from server.store import Store
 from server.store.machine import Timings
 from server.store.transitions import expire_overdue
@@ -29,6 +29,7 @@ class AppConfig:
     timings: Timings = field(default_factory=Timings)
     sweep_seconds: float = 2.0
     body_limit: int = 4 * 1024 * 1024  # every request except artifact uploads
+    pxe: bool = False  # the iPXE routes (serve --pxe)
 
 
 async def _sweep(store: Store, every: float) -> None:
@@ -68,6 +69,8 @@ def create_app(store: Store, config: AppConfig) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(artifacts.router)
     app.include_router(metadata.router)
+    if config.pxe:
+        app.include_router(ipxe.router)
 
     @app.get("/healthz", tags=["status"], summary="the server answers and its database too")
     def healthz() -> dict[str, str]:

@@ -102,6 +102,9 @@ class AdminClient:
     def remove_hardware(self, key: str) -> Any:
         return self.call("DELETE", f"/api/v1/hardware/{_q(key)}")
 
+    def set_netboot(self, key: str, allow: bool) -> Any:
+        return self.call("PUT", f"/api/v1/hardware/{_q(key)}/netboot", {"allow": allow})
+
     def unknown(self) -> Any:
         return self.call("GET", "/api/v1/unknown")
 
@@ -129,7 +132,7 @@ class AdminClient:
         *,
         hardware: str | None = None,
         name: str | None = None,
-        toggle_allow_netboot: bool = False,
+        toggle_allow_netboot: bool = True,
     ) -> Any:
         return self.call(
             "POST",

@@ -1,4 +1,4 @@
-"""`metalinit hw add|list|show|rm`: the machines the server knows, and the unknown MACs
+"""`metalinit hw add|list|show|rm|netboot`: the machines the server knows, and the unknown MACs
 that asked (`hw list --unknown`), so an operator can adopt them with `hw add`."""
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     rm = sub.add_parser("rm", parents=[common], help="remove a machine")
     rm.add_argument("key", metavar="NAME|MAC")
+    netboot = sub.add_parser("netboot", parents=[common], help="let it netboot, or not")
+    netboot.add_argument("key", metavar="NAME|MAC")
+    netboot.add_argument("state", choices=("on", "off"))
     return p
 
 
@@ -149,4 +152,11 @@ def _rm(args: argparse.Namespace) -> int:
     return 0
 
 
-VERBS = {"add": _add, "list": _list, "show": _show, "rm": _rm}
+def _netboot(args: argparse.Namespace) -> int:
+    view = connect(args).set_netboot(args.key, args.state == "on")
+    state = "on: it boots the agent when it has a workflow" if view["allow_netboot"] else "off"
+    print(f"hardware {view['name']}: netboot {state}")
+    return 0
+
+
+VERBS = {"add": _add, "list": _list, "show": _show, "rm": _rm, "netboot": _netboot}

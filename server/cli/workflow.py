@@ -34,9 +34,10 @@ def parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--name", help="a name to know it by besides its id")
     create.add_argument(
-        "--toggle-netboot",
+        "--keep-netboot",
         action="store_true",
-        help="turn the machine's netboot off when the workflow succeeds",
+        help="leave the machine's netboot on after the workflow succeeds (default: off, so "
+        "it boots its disk next time)",
     )
     sub.add_parser("list", parents=[common], help="list workflows").add_argument(
         "--json", action="store_true"
@@ -84,7 +85,7 @@ def _create(args: argparse.Namespace) -> int:
         hardware_map(args.hardware),
         hardware=args.ref,
         name=args.name,
-        toggle_allow_netboot=args.toggle_netboot,
+        toggle_allow_netboot=not args.keep_netboot,
     )
     print(f"workflow for {view['hardware']}: {len(view['actions'])} actions")
     print(view["id"])

@@ -182,20 +182,24 @@ def save(conn: Connection, record: HardwareRecord, now: float) -> int:
 
 
 def disallow_netboot(conn: Connection, hw_id: int) -> None:
-    """Tinkerbell's toggleAllowNetboot after a workflow: our flag and every interface's
-    netboot.allowPXE off, so the installer is not booted again."""
+    """After a workflow that toggles netboot: off, so the installer is not booted again."""
+    set_netboot(conn, hw_id, False)
+
+
+def set_netboot(conn: Connection, hw_id: int, allowed: bool) -> None:
+    """Our flag and every interface's netboot.allowPXE (Tinkerbell's), on or off."""
     row = conn.execute(select(hardware.c.spec).where(hardware.c.id == hw_id)).one()
     spec = dict(row.spec)
     interfaces = []
     for iface in spec.get("interfaces") or []:
         iface = dict(iface)
         if isinstance(iface.get("netboot"), dict):
-            iface["netboot"] = {**iface["netboot"], "allowPXE": False}
+            iface["netboot"] = {**iface["netboot"], "allowPXE": allowed}
         interfaces.append(iface)
     if interfaces:
         spec["interfaces"] = interfaces
     conn.execute(
-        update(hardware).where(hardware.c.id == hw_id).values(allow_netboot=False, spec=spec)
+        update(hardware).where(hardware.c.id == hw_id).values(allow_netboot=allowed, spec=spec)
     )
 
 

@@ -63,7 +63,7 @@ class WorkflowObject:
     template_ref: str
     hardware_ref: str = ""
     hardware_map: Mapping[str, str] = field(default_factory=dict)
-    toggle_allow_netboot: bool = False
+    toggle_allow_netboot: bool = True  # absent: netboot off after success (ours, not Tinkerbell's)
     disabled: bool = False
     namespace: str = ""
 
@@ -127,7 +127,7 @@ def _workflow(reader: Reader, spec: yaml.Node | None, name: str, namespace: str)
         raise TinkerbellError(
             "a Workflow needs spec.templateRef", line=line_of(spec), field="spec.templateRef"
         )
-    toggle = False
+    toggle = True  # without bootOptions the installer is not booted again either
     if "bootOptions" in fields:
         options = reader.struct(fields["bootOptions"], "spec.bootOptions", _BOOT_OPTIONS)
         for key in ("isoURL", "bootMode", "custombootConfig"):
