@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from rich.table import Table
 
+from server.cli.client import ClientError
 from server.cli.common import client_options, connect, console, read_text, run, when
+
+_OBJECT_HEADER = re.compile(r"^(apiVersion|kind):", re.MULTILINE)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,7 +41,13 @@ def main(argv: list[str]) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    view = connect(args).add_template(read_text(args.file), args.name)
+    text = read_text(args.file)
+    if _OBJECT_HEADER.search(text):
+        raise ClientError(
+            f"{args.file} is a Tinkerbell object (apiVersion/kind), not a bare template: "
+            f"use `metalinit apply -f {args.file}`"
+        )
+    view = connect(args).add_template(text, args.name)
     print(f"template {view['name']} saved")
     return 0
 

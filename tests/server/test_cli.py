@@ -84,6 +84,12 @@ def test_template_add_list_show_rm(sqlite_served: Served, tmp_path: Path) -> Non
     one_line_error(
         cli(sqlite_served, "template", "add", str(tmp_path / "none.yaml")), "No such file"
     )
+    wrapped = tmp_path / "object.yaml"
+    wrapped.write_text(
+        'apiVersion: "tinkerbell.org/v1alpha1"\nkind: Template\nmetadata: {name: x}\n'
+        "spec:\n  data: |\n" + "".join(f"    {line}\n" for line in text.splitlines())
+    )
+    one_line_error(cli(sqlite_served, "template", "add", str(wrapped)), "metalinit apply -f")
 
 
 def _workflow(served: Served, *actions: dict[str, object]) -> tuple[str, str]:
