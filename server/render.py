@@ -6,19 +6,14 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from server import tinkerbell as tb
 from server.errors import BadRequest
 from server.plan import PlannedAction, PlannedWorkflow
 from server.store.hardware import HardwareRecord
-
-try:
-    tb = importlib.import_module("server.tinkerbell")
-except ModuleNotFoundError:  # INTERIM, until server.tinkerbell is merged (see render_interim)
-    tb = importlib.import_module("server.render_interim")
 
 
 class TemplateProblem(BadRequest):
