@@ -21,6 +21,7 @@ from agent.log import Log
 from agent.provision.client import MachineClient
 from agent.provision.heartbeat import HeartbeatThread, ProgressBox, Signals
 from agent.provision.wire import ActionSpec, ActionState
+from agent.syscalls import Syscalls
 
 DEFAULT_TIMEOUT = 3600.0  # for an action whose timeout is 0 (the template gave none)
 WAITDAEMON = "waitdaemon"
@@ -34,6 +35,7 @@ class Setting:
     server: str
     registry_mirror: str = ""
     scratch: Path = Path("/run/metalinit/action")
+    sys: Syscalls = field(default_factory=Syscalls)
 
 
 @dataclass
@@ -84,6 +86,7 @@ class Attempt:
             command=spec.command,
             volumes=spec.volumes,
             pid=spec.pid,
+            sys=self.setting.sys,
             say=self._say,
             progress=progress.set,
             scratch=self.setting.scratch,
