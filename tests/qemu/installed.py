@@ -148,13 +148,29 @@ def build_installed(work: Path, kernel: Path, initrd: Path) -> InstalledImage:
     _add_esp(raw, _esp(work, kernel, initrd))
     zst = raw.with_suffix(".img.zst")
     _run("zstd", "-q", "-f", "-3", str(raw), "-o", str(zst))
-    digest = hashlib.sha256()
-    with zst.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
     table = json.loads(_run("sfdisk", "-J", str(raw)))["partitiontable"]
     offset = table["partitions"][0]["start"] * table.get("sectorsize", 512)
-    return InstalledImage(raw, zst, digest.hexdigest(), offset)
+    return InstalledImage(raw, zst, _sha256(zst), offset)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build_for_kexec(work: Path, kernel: Path, initrd: Path) -> tuple[Path, str]:
+    """The root partition alone, as `img-from-container --partition gpt --compress zst`
+    writes it (no ESP: the kexec action boots it), and the sha256 of the .zst as served."""
+    work.mkdir(parents=True, exist_ok=True)
+    layout = _layout(work, kernel, initrd)
+    zst = work / "kexec-installed.img.zst"
+    tool = Path(sys.executable).with_name("img-from-container")
+    _run(str(tool), "-q", f"oci:{layout}:latest", "-o", str(zst), "--partition", "gpt",
+         "--compress", "zst", "--uuid", ROOT_UUID)  # fmt: skip
+    return zst, _sha256(zst)
 
 
 def read_file(disk: Path, offset: int, path: str) -> str | None:
