@@ -3,8 +3,10 @@
 hardware's disk and the artifact address changed: image2disk of a gzip cloud image,
 cexec chrooted into it (growpart and resize2fs), writefile, and kexec (through waitdaemon
 in the Ubuntu example) — on a host the worker loads no kernel and says what it would do,
-so nothing here reboots or kexecs this machine. Then image2disk's progress on the server
-while it writes, and a wrong checksum FAILED with its reason.
+so nothing here reboots or kexecs this machine. The hello-world template pulls its
+`hello-world` through a registry mirror on 127.0.0.1 (an image of that name built here).
+Then image2disk's progress on the server while it writes, and a wrong checksum FAILED
+with its reason.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from tests.actions.http_server import serving as file_serving
 from tests.actions.test_writefile import inode
 from tests.provision import cloudimage
 from tests.provision.workers import start_worker, wait_until, workflow
+from tests.rootfs_tools import registry
+from tests.rootfs_tools.images import BUSYBOX, Entry, gz, layer_tar, write_layout
 from tests.server.fleet import Fleet, action
 from tests.server.serving import Served
 
@@ -171,6 +175,32 @@ def test_the_debian_example(served: Served, cloud_gz: Path, disk: str, tmp_path:
     assert "kexec-debian: boot/grub/grub.cfg: default entry 'Cloud image'" in log
     assert f"command line '{cloudimage.ROOT_ARGS}'" in log
     assert "would kexec now" in log
+
+
+HELLO = b"#!/busybox sh\n/busybox echo 'Hello from Docker!'\n/busybox echo \"pid $$ on $(/busybox hostname)\"\n"
+
+
+def test_the_hello_world_example(
+    served: Served, registry_plain: registry.Registry, tmp_path: Path
+) -> None:
+    """`image: hello-world` is docker.io/library/hello-world:latest, here from a mirror."""
+    layer = layer_tar([Entry("busybox", data=BUSYBOX.read_bytes(), mode=0o755),
+                       Entry("hello", data=HELLO, mode=0o755)])  # fmt: skip
+    layout = write_layout(tmp_path / "hello", [layer], [gz], {"Cmd": ["/hello"]})
+    registry_plain.push(f"oci:{layout}:latest", "library/hello-world:latest")
+    admin = served.admin()
+    admin.put_hardware("machine1", macs=[MAC], disks=["/dev/vda"])
+    template = admin.add_template(fixture("hello-world-template.yaml"))["name"]
+    wf = admin.create_workflow(template, {"device_1": MAC})["id"]
+    mirror = f"http://{registry_plain.host}"
+    worker = start_worker(
+        served.url, [MAC], tmp_path / "worker.log", "--once", "--registry-mirror", mirror
+    )
+    assert worker.exit_code() == 0, worker.text()
+    view = admin.workflow(wf)
+    assert (view["state"], states(view)) == ("SUCCESS", [("hello_world", "SUCCESS")])
+    lines = [line["text"] for line in admin.all_logs(wf, "hello_world")]
+    assert "Hello from Docker!" in lines and "pid 1 on hello_world" in lines, lines
 
 
 def test_image2disk_progress_on_the_server_and_a_wrong_checksum(
