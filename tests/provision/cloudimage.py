@@ -4,7 +4,10 @@ it (cloud-guest-utils' `growpart` with the util-linux tools it calls, `resize2fs
 from this host with the shared libraries they need), and /boot with a real kernel and a
 grub.cfg whose default entry the kexec action reads.
 
-Partition 1 is smaller than the disks the tests write it to, so `growpart` has room.
+Partition 1 is smaller than the disks the tests write it to, so `growpart` has room. On
+a host the initrd is a stand-in (the worker loads no kernel there); under QEMU it is our
+initramfs, and the grub.cfg line boots the image with /bin/cloud-up as its entrypoint,
+which says on the console what the workflow left.
 Debian packages: cloud-guest-utils, fdisk, util-linux, e2fsprogs, busybox-static.
 """
 
@@ -25,14 +28,21 @@ PROGRAMS = ("/usr/bin/growpart", "/usr/sbin/sfdisk", "/usr/bin/partx", "/usr/bin
 KERNEL_PATH = "/boot/vmlinuz"
 INITRD_PATH = "/boot/initrd.img"
 ROOT_ARGS = "root=LABEL=cloudimg-rootfs ro console=ttyS0"
-GRUB_CFG = f"""\
-set default="0"
-set timeout=0
-menuentry 'Cloud image' --class os {{
-	linux	{KERNEL_PATH} {ROOT_ARGS}
-	initrd	{INITRD_PATH}
-}}
-"""
+BOOTED_ARGS = f"{ROOT_ARGS} metalinit.on_exit=poweroff entrypoint=/bin/cloud-up"
+UP = "cloud-image: up"
+CLOUD_UP = (
+    f"#!/bin/sh\necho \"{UP} root-kib=$(df -k / | awk 'NR==2{{print $2}}')"
+    " netplan-mac=$(grep -o 'macaddress: [0-9a-f:]*' /etc/netplan/config.yaml | cut -d' ' -f2)"
+    '"\n'
+)
+
+
+def grub_cfg(args: str) -> str:
+    return (
+        'set default="0"\nset timeout=0\n'
+        "menuentry 'Cloud image' --class os {\n"
+        f"\tlinux\t{KERNEL_PATH} {args}\n\tinitrd\t{INITRD_PATH}\n}}\n"
+    )
 
 
 def missing_tools() -> list[str]:
@@ -60,28 +70,33 @@ def _programs(tree: Path) -> None:
         target.chmod(0o755)
 
 
-def build(work: Path, kernel: Path) -> Path:
-    """The raw image file (IMAGE_MIB MiB)."""
+def build(work: Path, kernel: Path, initrd: Path | None = None, image_mib: int = IMAGE_MIB) -> Path:
+    """The raw image file (`image_mib` MiB); booting it needs our initramfs as `initrd`."""
     tree = make_tree(work / "cloudimg-tree")
     _all_applets(tree)
     _programs(tree)
     for directory in ("boot/grub", "etc/netplan", "var/lib"):
         (tree / directory).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(kernel, tree / KERNEL_PATH.lstrip("/"))
-    (tree / INITRD_PATH.lstrip("/")).write_bytes(b"070701" + b"0" * 506)  # a stand-in cpio
-    (tree / "boot/grub/grub.cfg").write_text(GRUB_CFG)
+    if initrd is None:
+        (tree / INITRD_PATH.lstrip("/")).write_bytes(b"070701" + b"0" * 506)  # a stand-in
+    else:
+        shutil.copyfile(initrd, tree / INITRD_PATH.lstrip("/"))
+    (tree / "boot/grub/grub.cfg").write_text(grub_cfg(BOOTED_ARGS if initrd else ROOT_ARGS))
+    (tree / "bin/cloud-up").write_text(CLOUD_UP)
+    (tree / "bin/cloud-up").chmod(0o755)
     (tree / "etc/hostname").write_text("cloudimg\n")
     image = work / "cloudimg.raw"
     with image.open("wb") as f:
-        f.truncate(IMAGE_MIB * MIB)
+        f.truncate(image_mib * MIB)
     subprocess.run(
         ["sfdisk", "-q", str(image)],
-        input=f"label: gpt\nstart=2048, size={(IMAGE_MIB - 2) * 2048}, name=cloudimg-rootfs\n",
+        input=f"label: gpt\nstart=2048, size={(image_mib - 2) * 2048}, name=cloudimg-rootfs\n",
         text=True, check=True,
     )  # fmt: skip
     subprocess.run(
         ["mkfs.ext4", "-q", "-F", "-L", "cloudimg-rootfs", "-d", str(tree),
-         "-E", f"offset={MIB}", str(image), f"{IMAGE_MIB - 2}M"],
+         "-E", f"offset={MIB}", str(image), f"{image_mib - 2}M"],
         check=True,
     )  # fmt: skip
     return image

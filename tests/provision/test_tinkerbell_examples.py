@@ -27,6 +27,8 @@ from tests.actions.http_server import Behaviour, sha256_file
 from tests.actions.http_server import serving as file_serving
 from tests.actions.test_writefile import inode
 from tests.provision import cloudimage
+from tests.provision.examples import MACHINE1_MAC, ubuntu_for_machine1
+from tests.provision.examples import example as fixture
 from tests.provision.workers import start_worker, wait_until, workflow
 from tests.rootfs_tools import registry
 from tests.rootfs_tools.images import BUSYBOX, Entry, gz, layer_tar, write_layout
@@ -37,8 +39,7 @@ pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or bool(cloudimage.missing_tools()),
     reason="loop devices and mounts need root; the image needs cloud-guest-utils, fdisk, e2fsprogs",
 )
-FIXTURES = Path(__file__).parents[1] / "server" / "fixtures" / "tinkerbell"
-MAC = "3c:ec:ef:4c:4f:54"  # machine1's
+MAC = MACHINE1_MAC
 DISK_MIB = 96
 CAP_SYS_RESOURCE = 24
 
@@ -56,14 +57,6 @@ def cloud_gz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def disk(tmp_path: Path) -> Iterator[str]:
     with loop_disk(tmp_path / "disk", DISK_MIB * MIB) as made:  # blank, as a new machine's
         yield made
-
-
-def fixture(name: str, **changes: str) -> str:
-    text = (FIXTURES / name).read_text()
-    for old, new in changes.items():
-        assert old in text, f"{old} is not in {name}"
-        text = text.replace(old, new)
-    return text
 
 
 def run_example(
@@ -104,11 +97,8 @@ def run_ubuntu(
     served: Served, cloud_gz: Path, disk: str, tmp_path: Path
 ) -> tuple[dict[str, Any], str]:
     shutil.copyfile(cloud_gz, served.artifacts / "jammy-server-cloudimg-amd64.raw.gz")
-    return run_example(served, tmp_path, [
-        fixture("ubuntu-template.yaml", **{"http://10.1.1.11:7173": f"{served.url}/artifacts"}),
-        fixture("machine1-hardware.yaml", **{"/dev/nvme0n1": disk}),
-        fixture("machine1-workflow.yaml"),
-    ], expect=0 if can_resize_online() else 1)  # fmt: skip
+    objects = [ubuntu_for_machine1(f"{served.url}/artifacts", disk)]
+    return run_example(served, tmp_path, objects, expect=0 if can_resize_online() else 1)
 
 
 def test_the_ubuntu_example(served: Served, cloud_gz: Path, disk: str, tmp_path: Path) -> None:

@@ -5,9 +5,11 @@ blank virtio disk that has a serial number.
 The guest gets its lease, makes /dev/disk links, looks itself up with its inventory, runs
 its workflow: image2disk of a zstd image made by `img-from-container --partition gpt
 --compress zst` (CHECKSUM given), writefile, cexec chrooted into it, then kexec into the
-kernel and initramfs on that disk, whose entrypoint says so on the console. A wrong
-checksum ends at the rescue banner naming the action, and `rescue` typed on the console
-while the worker waits stops it there too.
+kernel and initramfs on that disk, whose entrypoint says so on the console. Tinkerbell's
+Ubuntu example runs unchanged but for the disk and the image's address: growpart and an
+online resize2fs in the chroot, netplan and cloud-init files, waitdaemon, and kexec from
+the image's grub.cfg into it. A wrong checksum ends at the rescue banner naming the
+action, and `rescue` typed on the console while the worker waits stops it there too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import pytest
 
 from initramfs.build import Result
 from initramfs.qemu import Guest
+from tests.actions.harness import compress
+from tests.provision import cloudimage
 from tests.provision.conftest import served
+from tests.provision.examples import MACHINE1_MAC, ubuntu_for_machine1
 from tests.provision.workers import wait_until
 from tests.qemu import installed
 from tests.qemu.conftest import BootFn
@@ -65,14 +70,16 @@ def guest_url(served: Served) -> str:
     return "http://10.0.2.2:" + served.url.rsplit(":", 1)[1]
 
 
-def start(boot: BootFn, served: Served, blank: Path, append: str = "") -> Guest:
+def start(
+    boot: BootFn, served: Served, blank: Path, append: str = "", mac: str = GUEST_MAC
+) -> Guest:
     drive = ("-drive", f"file={blank},format=raw,if=none,id=target,cache=unsafe",
              "-device", f"virtio-blk-pci,drive=target,serial={SERIAL}")  # fmt: skip
     return boot(
         f"provision={guest_url(served)} {append}".strip(),
         None,
         net="user",
-        mac=GUEST_MAC,
+        mac=mac,
         extra=drive,
     )
 
@@ -173,3 +180,30 @@ def test_a_workflow_installs_the_disk_and_kexecs_into_it(
     assert all(a["seconds"] is not None and a["seconds"] > 0 for a in view["actions"])
     logs = [line["text"] for line in fleet.admin.all_logs(wf, "write-image")]
     assert f"checksum verified: sha256:{sha256}" in logs, logs
+
+
+@pytest.fixture(scope="session")
+def cloud_image(built: Result, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in Ubuntu cloud image (tests/provision/cloudimage.py) that boots our kernel
+    and initramfs, gzipped as the example's image is."""
+    work = tmp_path_factory.mktemp("cloud-image")
+    return compress(cloudimage.build(work, built.vmlinuz, built.initramfs, image_mib=64), "gz")
+
+
+def test_tinkerbell_s_ubuntu_example(
+    boot: BootFn, served: Served, blank: Path, cloud_image: Path
+) -> None:
+    shutil.copyfile(cloud_image, served.artifacts / "jammy-server-cloudimg-amd64.raw.gz")
+    served.admin().apply(ubuntu_for_machine1(f"{guest_url(served)}/artifacts", "/dev/vda"))
+    guest = start(boot, served, blank, mac=MACHINE1_MAC)
+    assert guest.wait_for(r"lookup: this is machine1", BOOT_SECONDS), guest.console
+    assert guest.wait_for(r"grow-partition: CHANGED: partition=1", BOOT_SECONDS), guest.console
+    assert guest.wait_for(r"kexec-into-os: loading /boot/vmlinuz", BOOT_SECONDS), guest.console
+    up = guest.wait_for(cloudimage.UP + r" (root-kib=.*)", BOOT_SECONDS)
+    assert up, guest.console
+    root_kib, mac = (part.split("=")[1] for part in up.group(1).split())
+    assert int(root_kib) > 200 * 1024 and mac == MACHINE1_MAC  # grown to the 256 MiB disk
+    view = served.admin().workflow("machine1-ubuntu")
+    assert view["state"] == "SUCCESS", view
+    assert [a["state"] for a in view["actions"]] == ["SUCCESS"] * 6, view
+    assert [a["attempt"] for a in view["actions"]] == [1] * 6, view
