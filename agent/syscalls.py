@@ -9,6 +9,7 @@ container actions) goes through a `Syscalls` object, so tests and `--dry-run` sw
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import os
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ LINUX_REBOOT_CMD_RESTART = 0x01234567
 LINUX_REBOOT_CMD_POWER_OFF = 0x4321FEDC
 LINUX_REBOOT_CMD_CAD_OFF = 0x00000000
 LINUX_REBOOT_CMD_KEXEC = 0x45584543
+BZIMAGE_MAGIC, BZIMAGE_MAGIC_AT = b"HdrS", 0x202  # the x86 boot protocol's header
 
 SYS_FINIT_MODULE = 313  # x86_64
 SYS_KEXEC_FILE_LOAD = 320  # x86_64
@@ -196,6 +198,19 @@ class Syscalls:
         raw = name.encode()
         if self.libc.sethostname(raw, ctypes.c_size_t(len(raw))) != 0:
             raise _fail("sethostname", repr(name))
+
+
+class HostKexec(Syscalls):
+    """For `metalinit worker` on a host without --power: it never starts a loaded kernel, so
+    it loads none and the host's kexec slot stays as it was. The kernel is still checked to
+    be one kexec_file_load takes on x86 (a bzImage: "HdrS" at 0x202), as the kernel would."""
+
+    def kexec_file_load(self, kernel_fd: int, initrd_fd: int | None, cmdline: str,
+                        flags: int = 0) -> None:  # fmt: skip
+        if os.pread(kernel_fd, 4, BZIMAGE_MAGIC_AT) != BZIMAGE_MAGIC:
+            raise SyscallError(
+                errno.ENOEXEC, f"kexec_file_load: {_fd_path(kernel_fd)} is no bzImage"
+            )
 
 
 @dataclass

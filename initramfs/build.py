@@ -84,6 +84,7 @@ def add_libraries(stage: Path) -> dict[str, Path]:
     """Copy (stripped) every shared library and the loader the staged ELF files need."""
     agent = f"/{layout.AGENT_DIR}"
     internal = f"{agent}/{CONTENTS}"
+    loaded = add_ctypes_libraries(stage)
     staged = sorted(
         "/" + p.relative_to(stage).as_posix()
         for p in stage.rglob("*")
@@ -93,13 +94,34 @@ def add_libraries(stage: Path) -> dict[str, Path]:
     # LD_LIBRARY_PATH=_internal, which the Python side (libpython, extensions) sees.
     first = elf.closure(stage, [f"{agent}/{NAME}"])
     second = elf.closure(stage, staged, library_path=[internal])
-    copies = first.copies | second.copies
+    copies = first.copies | second.copies | loaded
     for image_path, host_file in sorted(copies.items()):
         target = stage / image_path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(host_file, target)
         target.chmod(0o755)
     strip([stage / p.lstrip("/") for p in copies] + _agent_libraries(stage / internal.lstrip("/")))
+    return copies
+
+
+def add_ctypes_libraries(stage: Path, host: Path = Path("/")) -> dict[str, Path]:
+    """Stage the libraries of layout.CTYPES_LIBRARIES where the loader's search finds them;
+    staged before the walk, so their own dependencies are walked too."""
+    copies = {}
+    for soname, package in layout.CTYPES_LIBRARIES:
+        image_path = next(
+            (f"{d}/{soname}" for d in elf.SYSTEM_DIRS if (host / d.lstrip("/") / soname).exists()),
+            None,
+        )
+        if image_path is None:
+            raise BuildError(
+                f"the agent loads {soname} with ctypes, and the build host has none in "
+                f"{', '.join(elf.SYSTEM_DIRS)}: install Debian's {package}"
+            )
+        copies[image_path] = (host / image_path.lstrip("/")).resolve()
+        target = stage / image_path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(copies[image_path], target)
     return copies
 
 

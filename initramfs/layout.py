@@ -35,6 +35,9 @@ FILES = {
     # (slow under emulation); the agent never needs vendor names for MAC addresses.
     "usr/share/wireshark/manuf": "",
 }
+# Libraries the agent opens by name with ctypes at run time: no DT_NEEDED names them, so the
+# ELF walk cannot find them. soname -> the Debian package that has it.
+CTYPES_LIBRARIES = (("libzstd.so.1", "libzstd1"),)  # agent/actions/zstd.py
 DEVICES = (  # name, major, minor, permissions
     ("dev/console", 5, 1, 0o600),
     ("dev/null", 1, 3, 0o666),

@@ -15,7 +15,6 @@ a PID 1 elsewhere in the agent that reaps with waitpid(-1) cannot lose it.
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 import os
 import selectors
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 
 from agent.actions import Action, ActionContext, ActionOutcome
 from agent.actions.run_wire import End, Lines, Progress, decode
+from agent.actions.table import builtin_for
 from agent.cgroup import EMPTY_WAIT_SECONDS, CgroupError, Group
 from agent.provision.wire import ActionState
 
@@ -39,18 +39,6 @@ READ_SIZE = 64 << 10
 FORK_LOCK = threading.Lock()
 
 Lookup = Callable[[str], Action | None]
-
-
-def table_lookup(image: str) -> Action | None:
-    """`agent.actions.table.builtin_for`, or no built-ins while that table is not there."""
-    try:
-        table = importlib.import_module("agent.actions.table")
-    except ModuleNotFoundError as err:
-        if err.name != "agent.actions.table":
-            raise
-        return None
-    found: Action | None = table.builtin_for(image)
-    return found
 
 
 @dataclass
@@ -176,7 +164,7 @@ def _verdict(attempt: _Attempt, timeout: float, stopped: str) -> ActionOutcome:
 
 
 def run_action(
-    ctx: ActionContext, timeout: float, *, lookup: Lookup = table_lookup
+    ctx: ActionContext, timeout: float, *, lookup: Lookup = builtin_for
 ) -> ActionOutcome:
     """Run one attempt; `timeout` in seconds (0 or less, or inf: no limit). `lookup` maps
     an image to its built-in action (the table by default; tests pass their own)."""

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agent.actions import ActionContext, ActionOutcome, Then
+from agent.actions.table import action_name
 from agent.log import Log
 from agent.provision.client import MachineClient
 from agent.provision.heartbeat import HeartbeatThread, ProgressBox, Signals
 from agent.provision.wire import ActionSpec, ActionState
+from agent.syscalls import Syscalls
 
 DEFAULT_TIMEOUT = 3600.0  # for an action whose timeout is 0 (the template gave none)
 WAITDAEMON = "waitdaemon"
@@ -33,6 +35,7 @@ class Setting:
     server: str
     registry_mirror: str = ""
     scratch: Path = Path("/run/metalinit/action")
+    sys: Syscalls = field(default_factory=Syscalls)
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Attempt:
             command=spec.command,
             volumes=spec.volumes,
             pid=spec.pid,
+            sys=self.setting.sys,
             say=self._say,
             progress=progress.set,
             scratch=self.setting.scratch,
@@ -104,17 +108,10 @@ def _run_action(ctx: ActionContext, timeout: float) -> ActionOutcome:
     return run_action(ctx, timeout)
 
 
-def image_name(image: str) -> str:
-    """The last path element of an image reference, without tag or digest:
-    `ghcr.io/jacobweinstock/waitdaemon:0.2.2` → `waitdaemon`."""
-    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
-    return name.split(":", 1)[0]
-
-
 def inner_of_waitdaemon(spec: ActionSpec) -> ActionSpec | None:
     """The action a waitdaemon runs once it has reported: its IMAGE, with the same
-    environment and command; None if `spec` is no waitdaemon."""
-    if image_name(spec.image) != WAITDAEMON:
+    environment and command; None if `spec` is no waitdaemon (named as built-ins are)."""
+    if action_name(spec.image) != WAITDAEMON:
         return None
     return replace(spec, image=spec.environment.get("IMAGE", "").strip())
 

@@ -58,6 +58,7 @@ def provision(ctx: Context) -> None:
         on_failure=ctx.params.on_failure,
         registry_mirror=ctx.params.registry_mirror or "",
         after_action=links,
+        sys=ctx.sys,
     )
     worker = Worker(config, ctx.log)
     watching = _watch_console(ctx, worker.cancel)

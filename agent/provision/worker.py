@@ -32,6 +32,7 @@ from agent.provision.client import (
     UnknownMachine,
 )
 from agent.provision.outbox import Delivery, Outbox
+from agent.syscalls import Syscalls
 
 AGENT_VERSION = "metalinit 0.1"
 # How long a terminal action's SUCCESS report may hold the machine up when the server does
@@ -74,6 +75,7 @@ class WorkerConfig:
     once: bool = False
     after_action: Callable[[], None] = lambda: None  # e.g. refresh /dev/disk links
     verify: bool | str = True
+    sys: Syscalls = field(default_factory=Syscalls)  # the actions'
 
 
 class _LookUpAgain(Exception):
@@ -301,7 +303,7 @@ class Worker:
         return None
 
     def _attempt(self, session: _Session, spec: wire.ActionSpec) -> Attempt:
-        setting = Setting(self.config.server, self.config.registry_mirror)
+        setting = Setting(self.config.server, self.config.registry_mirror, sys=self.config.sys)
         return Attempt(
             spec,
             self.client,

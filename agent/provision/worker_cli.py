@@ -3,9 +3,12 @@ Linux host (a rescue system, a test), the same loop a `provision=` boot runs.
 
 Terminal actions (kexec, reboot, poweroff) report SUCCESS, then the command says what it
 would do and exits 0; with --power it asks the host's init to do it (systemctl, else the
-busybox/sysvinit commands). Exit codes: 0 the workflow succeeded (or a terminal action
-ran), 1 it failed, 2 bad arguments, 3 --once and no workflow, 4 an operator asked for
-the rescue shell or the worker was stopped (SIGINT/SIGTERM).
+busybox/sysvinit commands). Without --power the kexec action loads no kernel into the
+host (`agent.syscalls.HostKexec`): it checks everything up to that call.
+
+Exit codes: 0 the workflow succeeded (or a terminal action ran), 1 it failed, 2 bad
+arguments, 3 --once and no workflow, 4 an operator asked for the rescue shell or the
+worker was stopped (SIGINT/SIGTERM).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from agent.cmdline import OnFailure
 from agent.log import Log
 from agent.provision.inventory import collect, lookup_macs
 from agent.provision.worker import Ending, Worker, WorkerConfig, WorkflowEnd
+from agent.syscalls import HostKexec, Syscalls
 
 PROG = "metalinit worker"
 EXIT = {Ending.DONE: 0, Ending.POWER: 0, Ending.FAILED: 1, Ending.NOTHING: 3, Ending.RESCUE: 4}
@@ -88,6 +92,7 @@ def main(argv: list[str]) -> int:
         once=args.once,
         after_action=after,
         verify=args.ca or True,
+        sys=Syscalls() if args.power else HostKexec(),
     )
     signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)  # before any thread starts
     end = run_until_signalled(Worker(config, log), log)

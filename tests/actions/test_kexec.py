@@ -4,6 +4,7 @@ tests boot through a real one)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -287,3 +288,24 @@ def test_kexec_without_initrd_and_missing_files(boot_partition: str, tmp_path: P
         context({**env, "KERNEL_PATH": "", "GRUBCFG_PATH": "nope.cfg"}, tmp_path / "s", sys=sys),
     )
     assert outcome.error is not None and "GRUBCFG_PATH nope.cfg cannot be read" in outcome.error
+
+
+def test_a_host_worker_loads_no_kernel_but_checks_it(tmp_path: Path) -> None:
+    """`metalinit worker` without --power: HostKexec takes a bzImage without loading it
+    (this host's kernel has no kexec at all) and refuses anything else as the kernel would."""
+    from agent.syscalls import HostKexec, SyscallError
+
+    kernel, other = tmp_path / "vmlinuz", tmp_path / "not-a-kernel"
+    kernel.write_bytes(b"\0" * 0x202 + b"HdrS" + b"\0" * 64)
+    other.write_bytes(b"\x7fELF" + b"\0" * 1024)
+    for path, fails in ((kernel, False), (other, True)):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if fails:
+                with pytest.raises(SyscallError) as err:
+                    HostKexec().kexec_file_load(fd, None, "console=ttyS0")
+                assert err.value.errno == errno.ENOEXEC and "no bzImage" in str(err.value)
+            else:
+                HostKexec().kexec_file_load(fd, None, "console=ttyS0")
+        finally:
+            os.close(fd)

@@ -31,6 +31,8 @@ from agent.blockdev.rescan import Change, plan
         ("127.0.0.1:5000/tools/kexec:1.2", "kexec"),
         ("Quay.io/Tinkerbell/Actions/Slurp:Latest", "slurp"),
         ("docker.io/library/alpine:3.19", "alpine"),
+        ("ghcr.io/jacobweinstock/waitdaemon:0.2.2", "waitdaemon"),
+        ("GHCR.io/JacobWeinstock/WaitDaemon:0.2.2@sha256:" + "c" * 64, "waitdaemon"),
     ],
 )
 def test_action_name(image: str, name: str) -> None:
@@ -42,6 +44,28 @@ def test_builtin_for_names_every_builtin_and_nothing_else() -> None:
         assert builtin_for(f"quay.io/tinkerbell/actions/{name}:latest") is not None
     assert builtin_for("docker.io/library/alpine:3.19") is None
     assert builtin_for("ghcr.io/jacobweinstock/waitdaemon:latest") is None  # the worker's
+
+
+@pytest.mark.parametrize(
+    ("image", "inner"),
+    [
+        ("ghcr.io/jacobweinstock/waitdaemon:0.2.2", "quay.io/tinkerbell/actions/kexec:latest"),
+        ("GHCR.io/JacobWeinstock/WaitDaemon:latest", "quay.io/tinkerbell/actions/kexec:latest"),
+        ("localhost:5000/waitdaemon", "quay.io/tinkerbell/actions/kexec:latest"),
+        ("quay.io/tinkerbell/actions/kexec:latest", None),
+        ("ghcr.io/jacobweinstock/waitdaemonx:1", None),
+    ],
+)
+def test_waitdaemon_is_named_as_builtins_are(image: str, inner: str | None) -> None:
+    from agent.provision.attempt import inner_of_waitdaemon
+    from agent.provision.wire import ActionSpec
+
+    spec = ActionSpec(
+        id="a1", workflow="wf", task="t", name="kexec-it", image=image, timeout=90,
+        environment={"IMAGE": " quay.io/tinkerbell/actions/kexec:latest "},
+    )  # fmt: skip
+    found = inner_of_waitdaemon(spec)
+    assert (found.image if found else None) == inner
 
 
 @pytest.mark.parametrize(("name", "then"), [("reboot", Then.REBOOT), ("poweroff", Then.POWEROFF)])

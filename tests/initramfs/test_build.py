@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from initramfs import cli, compress, cpio, elf
-from initramfs.build import Options, Result, build
+from initramfs import cli, compress, cpio, elf, layout
+from initramfs.build import Options, Result, add_ctypes_libraries, build
+from initramfs.errors import BuildError
 from initramfs.freeze import ENTRY, Frozen, cache_key, freeze
 from kernels.fetch import Kernel
 
@@ -96,6 +97,21 @@ def test_every_elf_finds_its_libraries_inside(
     inside = elf.closure(tmp_path, elfs, ["/opt/metalinit/_internal"], host=nowhere)
     assert not inside.copies
     assert inside.found["libc.so.6"] == "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def test_ctypes_libraries_are_inside(tmp_path: Path, members: dict[str, cpio.Member]) -> None:
+    """libzstd is opened by ctypes (agent/actions/zstd.py), so no DT_NEEDED brings it."""
+    assert [soname for soname, _ in layout.CTYPES_LIBRARIES] == ["libzstd.so.1"]
+    member = members["lib/x86_64-linux-gnu/libzstd.so.1"]
+    assert stat.S_ISREG(member.mode)
+    (tmp_path / "libzstd.so.1").write_bytes(member.data)
+    assert elf.read(tmp_path / "libzstd.so.1").soname == "libzstd.so.1"
+
+
+def test_a_missing_ctypes_library_names_its_package(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="install Debian's libzstd1"):
+        add_ctypes_libraries(tmp_path / "stage", host=tmp_path / "empty-host")
+    assert not (tmp_path / "stage").exists()
 
 
 def test_report_names_the_parts(built: Result) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from PyInstaller.archive.readers import CArchiveReader  # type: ignore[import-untyped]
 
+from agent.actions.table import BUILTINS
 from initramfs.freeze import EXCLUDES, REPO, Frozen
 
 PROBE = """
@@ -37,6 +38,11 @@ print(json.dumps(sorted(real)))
 def agent_imports() -> list[str]:
     """What the boot can import: import statements anywhere in the agent modules reachable
     from agent/__main__.py (as PyInstaller sees them), ours followed, others collected."""
+    return walk()[1]
+
+
+def walk() -> tuple[list[str], list[str]]:
+    """Our modules reachable from agent/__main__.py, and the others they import."""
     names: set[str] = set()
     todo, seen = ["agent.__main__"], set()
     while todo:
@@ -51,7 +57,8 @@ def agent_imports() -> list[str]:
                 found = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             names.update(n for n in found if module_path(n) is None and is_module(n))
             todo += [n for n in found if module_path(n) is not None]
-    return sorted(n for n in names if n.split(".")[0] not in EXCLUDES and n != "__future__")
+    others = sorted(n for n in names if n.split(".")[0] not in EXCLUDES and n != "__future__")
+    return sorted(seen), others
 
 
 def module_path(name: str) -> Path | None:
@@ -99,6 +106,15 @@ def test_everything_the_agent_imports_is_frozen(frozen: Frozen, tmp_path: Path) 
     wanted = [m for m in imported if m.split(".")[0] not in EXCLUDES]  # requests: no chardet
     missing = [m for m in wanted if m not in have]  # pyroute2's rtnetlink needs unittest, ssl
     assert missing == []
+
+
+def test_every_module_of_ours_is_frozen(frozen: Frozen) -> None:
+    """Each built-in action and everything it imports, imported only when it runs."""
+    ours = walk()[0]
+    assert {f"agent.actions.{name}" for name in BUILTINS} <= set(ours)
+    assert {"agent.actions.zstd", "agent.container.create", "rootfs_tools.registry"} <= set(ours)
+    have = frozen_modules(frozen)
+    assert [m for m in ours if m not in have and m != "agent.__main__"] == []  # the script
 
 
 def test_trimmed_modules_are_gone(frozen: Frozen) -> None:
