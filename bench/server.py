@@ -181,6 +181,7 @@ def main() -> int:
         heartbeats=args.heartbeats,
         think=Think(args.think_min, args.think_max),
         scripted_actions=args.actions,
+        start_spread=args.spread,
     )
     results: list[tuple[str, Tally, tuple[int, int] | None]] = []
 
