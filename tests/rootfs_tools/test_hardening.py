@@ -299,3 +299,20 @@ def test_docker_save_with_a_repeated_layer(convert: Convert, tmp_path: Path, gzi
     assert code == 0, stderr
     with mounted(out) as root:
         assert (root / "etc/twice").read_bytes() == b"same layer twice\n"
+
+
+def test_live_data_moves_across_the_backup_area(convert: Convert, tmp_path: Path) -> None:
+    """Deleted data before group 1's backup area: what follows it moves down across that
+    area, in a GPT partition (the image's offset), and reads back intact."""
+    chunk = os.urandom(1 << 20)
+    gone, b, c = chunk * 100, chunk[::-1] * 60, bytes(reversed(chunk[:4096])) * (80 * 256)
+    lower = tar_of([f("gone", gone), f("b", b)])
+    upper = tar_of([f(".wh.gone", b""), f("c", c)])
+    layout = write_layout(tmp_path / "layout", [lower, upper], [plain, plain], {})
+    out, stderr, code = _run(convert, tmp_path, f"oci:{layout}", "--partition", "gpt")
+    assert code == 0, stderr
+    assert_fsck_clean(out, 1 << 20)
+    assert out.stat().st_size < (160 << 20) * 1.25
+    with mounted(out, 1 << 20) as root:
+        assert (root / "b").read_bytes() == b and (root / "c").read_bytes() == c
+        assert not (root / "gone").exists()
