@@ -11,10 +11,10 @@ same faked owners, device nodes and capability xattrs.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
-import shutil
 import signal
 import sys
 import tarfile
@@ -40,7 +40,7 @@ from rootfs_tools.ext4_format import FormatError
 from rootfs_tools.ext4_writer import Ext4Writer
 from rootfs_tools.image_config import IMAGE_JSON
 from rootfs_tools.imagetree import ImageTree
-from rootfs_tools.layers import Readable, apply_layer, secure_join
+from rootfs_tools.layers import Readable, apply_layer, remove_tree, secure_join
 from rootfs_tools.progress import Mode, Progress
 from rootfs_tools.sources import Layer, Resolved
 
@@ -166,7 +166,7 @@ def _add_file(root: str, rel: str, data: bytes, mtime: float, *, replace: bool) 
     if os.path.lexists(path) and not replace:
         return
     if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
+        remove_tree(path)
     elif os.path.lexists(path):
         os.unlink(path)
     with open(path, "wb") as out:
@@ -262,7 +262,8 @@ def build_with_mkfs(job: Job, progress: Progress) -> Usage:
         progress.say("writing the ext4 image")
         return write_image(Path(staging), output, job.options)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(staging)
 
 
 def dump(job: Job) -> str:

@@ -144,13 +144,30 @@ def secure_join(root: str, rel: str, *, make_parents: bool) -> str:
     return os.path.join(root, rel) if rel else root
 
 
+def remove_tree(top: str) -> None:
+    """shutil.rmtree without recursion: a layer's tree may be thousands deep."""
+    stack = [(top, False)]
+    while stack:
+        path, emptied = stack.pop()
+        if emptied:
+            os.rmdir(path)
+            continue
+        stack.append((path, True))
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, False))
+                else:
+                    os.unlink(entry.path)
+
+
 def _remove(path: str) -> None:
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return
     if stat.S_ISDIR(mode):
-        shutil.rmtree(path)
+        remove_tree(path)
     else:
         os.unlink(path)
 

@@ -108,12 +108,18 @@ def test_entry_no_filesystem_can_hold_is_refused(
     _assert_refused(out, stderr, code, INTEGRITY, words)
 
 
-def test_deep_tree_whited_out_in_its_own_layer(convert: Convert, tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer", ["direct", "mkfs"])
+def test_deep_tree_whited_out_in_its_own_layer(
+    convert: Convert, tmp_path: Path, writer: str
+) -> None:
     """1500 levels made and hidden by the same layer: they stay, and nothing recurses."""
     items = [f(DEEP + "/leaf"), f("keep"), f(".wh..wh..opq", b""), f(".wh.d", b"")]
     lower = tar_of([f("d/old")])
     layout = write_layout(tmp_path / "layout", [lower, tar_of(items)], [gz, gz], {})
-    out, stderr, code = _run(convert, tmp_path, f"oci:{layout}")
+    out, stderr, code = _run(convert, tmp_path, f"oci:{layout}", "--writer", writer)
+    if writer == "mkfs":  # e2fsprogs 1.47.0's `mkfs.ext4 -d` crashes on such a tree
+        _assert_refused(out, stderr, code, OTHER, "mkfs.ext4 failed")
+        return
     assert code == 0, stderr
     assert_fsck_clean(out)
     with mounted(out) as root:
