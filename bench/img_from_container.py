@@ -1,6 +1,6 @@
 """Benchmark img-from-container against the peer pipeline, from the same local registry.
 
-    .venv/bin/python bench/img_from_container.py [--runs 5] [--images nginx,large]
+    .venv/bin/python bench/img_from_container.py [--runs 5] [--images nginx,large,small,deleted]
 
 For each image: ours with a cold blob cache, ours with a warm one, ours with `--writer mkfs`
 (staging tree + mkfs.ext4 -d, warm cache), and `skopeo copy` → `umoci unpack` →
@@ -12,6 +12,7 @@ single process's peak RSS (GNU time %M), and image size against the unpacked con
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 import statistics
 import subprocess
@@ -27,9 +28,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.rootfs_tools import images, registry
 
 FREE = 0.20  # img-from-container's default --free
+SMALL_FILES = 30_000
+
+
+def small_files_layout() -> tuple[Path, str]:
+    """30 000 files of 0.2-3 KB in 300 directories, one gzip layer (same bytes every run)."""
+    dest = images.CACHE / "bench-small-files"
+    if not (dest / "index.json").exists():
+        rng = random.Random(12)
+        entries = [images.D(f"d{i}") for i in range(SMALL_FILES // 100)]
+        entries += [
+            images.Entry(f"d{i // 100}/f{i}", data=rng.randbytes(rng.randint(200, 3000)))
+            for i in range(SMALL_FILES)
+        ]
+        images.write_layout(dest, [images.layer_tar(entries)], [images.gz], {})
+    return dest, "latest"
+
+
+def deleted_layout() -> tuple[Path, str]:
+    """200 MiB of build cache added by one layer and whited out by the next, which adds
+    100 MiB that must then move down over it (the direct writer's compaction)."""
+    dest = images.CACHE / "bench-deleted"
+    if not (dest / "index.json").exists():
+        rng = random.Random(13)
+        cache = [images.Entry(f"cache/c{i}", data=rng.randbytes(4 << 20)) for i in range(50)]
+        keep = [images.Entry(f"app/a{i}", data=rng.randbytes(2 << 20)) for i in range(50)]
+        lower = images.layer_tar([images.D("cache"), images.D("app"), *cache])
+        upper = images.layer_tar([images.Entry(".wh.cache"), *keep])
+        images.write_layout(dest, [lower, upper], [images.plain, images.plain], {})
+    return dest, "latest"
+
+
 IMAGES: dict[str, Callable[[], tuple[Path, str]]] = {
     "nginx": images.nginx_layout,
     "large": images.large_layout,
+    "small": small_files_layout,
+    "deleted": deleted_layout,
 }
 
 
@@ -174,7 +208,7 @@ def bench(name: str, reg: registry.Registry, runs: int, work: Path) -> list[str]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--images", default="nginx,large")
+    parser.add_argument("--images", default="nginx,large,small,deleted")
     parser.add_argument("--work", type=Path, default=None, help="work dir (default: in /var/tmp)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-ifc-", dir="/var/tmp"))

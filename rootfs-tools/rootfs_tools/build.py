@@ -11,10 +11,11 @@ same faked owners, device nodes and capability xattrs.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
-import shutil
+import signal
 import sys
 import tarfile
 import tempfile
@@ -39,11 +40,12 @@ from rootfs_tools.ext4_format import FormatError
 from rootfs_tools.ext4_writer import Ext4Writer
 from rootfs_tools.image_config import IMAGE_JSON
 from rootfs_tools.imagetree import ImageTree
-from rootfs_tools.layers import Readable, apply_layer, secure_join
+from rootfs_tools.layers import Readable, apply_layer, remove_tree, secure_join
 from rootfs_tools.progress import Mode, Progress
 from rootfs_tools.sources import Layer, Resolved
 
 BIND_FILLED = ("etc/resolv.conf", "etc/hosts", "etc/hostname")
+TRAILING_LIMIT = 16 << 20  # bytes after the tar's end: padding, never a whole second stream
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,12 @@ class _Hashing:
         self.hash.update(data)
         return data
 
-    def drain(self) -> None:
-        while self.read(1 << 20):
-            pass
+    def drain(self, limit: int) -> None:
+        after = 0
+        while data := self.read(1 << 20):
+            after += len(data)
+            if after > limit:
+                raise IntegrityError(f"more than {limit >> 20} MiB after the end of the layer tar")
 
 
 class _Prefixed:
@@ -113,7 +118,7 @@ def _apply_blob(apply: Apply, layer: Layer, advance: Callable[[int], None]) -> i
             with uncompressed(source, head) as stream:
                 tar = _Hashing(stream)
                 entries = apply(tar)
-                tar.drain()
+                tar.drain(TRAILING_LIMIT)
             diff_id = "sha256:" + tar.hash.hexdigest()
             blob.finish()
         except (tarfile.TarError, IntegrityError) as err:
@@ -161,7 +166,7 @@ def _add_file(root: str, rel: str, data: bytes, mtime: float, *, replace: bool) 
     if os.path.lexists(path) and not replace:
         return
     if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
+        remove_tree(path)
     elif os.path.lexists(path):
         os.unlink(path)
     with open(path, "wb") as out:
@@ -179,24 +184,52 @@ def _apply_all(job: Job, apply: Apply, progress: Progress) -> None:
         progress.say(f"applied layer {i + 1}/{count}: {entries} entries")
 
 
+def free_space(directory: Path, wanted: int | None) -> int:
+    """Bytes free for us on the filesystem of `directory`; a fixed size must fit in them."""
+    st = os.statvfs(directory)
+    room = st.f_bavail * st.f_frsize
+    if wanted is not None and wanted > room:
+        raise RootfsToolsError(
+            f"--size {wanted >> 20} MiB: only {room >> 20} MiB free in {directory}; "
+            "free space, give a smaller --size or write elsewhere"
+        )
+    return room
+
+
+def _warnings(tree: ImageTree) -> list[str]:
+    out = []
+    if tree.clamped:
+        out.append(
+            f"{tree.clamped!r} (and maybe others): mtime outside ext4's range "
+            "(1901-12-13 to 2446-05-10), clamped to the nearest"
+        )
+    found = tree.root.children.get("lost+found")
+    if found is not None and not found.is_dir:
+        out.append("'lost+found' is not a directory in the image: replaced by an empty one")
+    return out
+
+
 def build(job: Job, progress: Progress) -> Usage:
     if job.options.writer == "mkfs":
         return build_with_mkfs(job, progress)
     opts = job.options
     output = Path(job.output)
+    room = free_space(output.parent, opts.size)
     raw = output.with_name(f".{output.name}.raw{os.getpid()}")
     offset = GPT_START if opts.partition == "gpt" else 0
     fs_size = None if opts.size is None else opts.size - (GPT_START + GPT_TAIL if offset else 0)
     try:
         fd = os.open(raw, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            writer = Ext4Writer(fd, offset, fs_size)
+            writer = Ext4Writer(fd, offset, fs_size, room - offset)
             mtime = created_time(job.image.config)
             tree = ImageTree(writer.store, mtime)
             _apply_all(job, tree.apply, progress)
             tree.add_file(IMAGE_JSON, image_json(job.image), mtime, replace=True)
             for rel in BIND_FILLED:
                 tree.add_file(rel, b"", mtime, replace=False)
+            for warning in _warnings(tree):
+                print(f"img-from-container: warning: {warning}", file=sys.stderr)
             progress.say("writing the ext4 metadata")
             try:
                 usage = writer.finish(tree.root, opts.free_percent, opts.label, opts.uuid)
@@ -216,6 +249,7 @@ def build(job: Job, progress: Progress) -> Usage:
 
 def build_with_mkfs(job: Job, progress: Progress) -> Usage:
     output = Path(job.output)
+    free_space(output.parent, job.options.size)
     os.makedirs(job.work_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".img-from-container.", dir=job.work_dir)
     try:
@@ -228,7 +262,8 @@ def build_with_mkfs(job: Job, progress: Progress) -> Usage:
         progress.say("writing the ext4 image")
         return write_image(Path(staging), output, job.options)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(staging)
 
 
 def dump(job: Job) -> str:
@@ -250,8 +285,18 @@ def load(text: str) -> Job:
     return Job(image, data["output"], Ext4Options(**data["options"]), data["work_dir"])
 
 
+def on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the `finally` blocks remove temporary files."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> int:
     """`python -m rootfs_tools.build JOB.json MODE`, run by the CLI inside fakeroot."""
+    on_sigterm()
     job = load(Path(sys.argv[1]).read_text())
     try:
         with Progress(Mode(sys.argv[2])) as progress:

@@ -137,9 +137,15 @@ def _build_as_fakeroot(job: build.Job, mode: Mode) -> int:
         spec.flush()
         argv = ["fakeroot", "--", sys.executable, "-m", "rootfs_tools.build", spec.name, mode.value]
         try:
-            return subprocess.run(argv, check=False).returncode
+            child = subprocess.Popen(argv)
         except FileNotFoundError:
             raise RootfsToolsError("fakeroot not found: install it to run unprivileged") from None
+        try:
+            return child.wait()
+        except BaseException:
+            child.terminate()  # it removes its own temporary files
+            child.wait()
+            raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -174,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    build.on_sigterm()
     try:
         return run(args)
     except RootfsToolsError as err:

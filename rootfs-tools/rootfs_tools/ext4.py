@@ -14,6 +14,7 @@ import os
 import stat
 import subprocess
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,12 +49,26 @@ class Usage:
     entries: int
 
 
+def _walk(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk without following symlinks and without recursion (3.11's recurses)."""
+    stack = [str(root)]
+    while stack:
+        top = stack.pop()
+        dirs: list[str] = []
+        files: list[str] = []
+        with os.scandir(top) as entries:
+            for entry in entries:
+                (dirs if entry.is_dir(follow_symlinks=False) else files).append(entry.name)
+        yield top, dirs, files
+        stack.extend(os.path.join(top, d) for d in dirs)
+
+
 def measure(root: Path) -> Usage:
     blocks, apparent, entries = 0, 0, 1
     seen: set[int] = set()
-    for top, dirs, files in os.walk(root):
+    for top, dirs, files in _walk(root):
         blocks += max(1, -(-os.lstat(top).st_size // BLOCK))
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
+        for name in files:
             st = os.lstat(os.path.join(top, name))
             entries += 1
             if st.st_ino in seen:

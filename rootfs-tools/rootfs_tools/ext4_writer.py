@@ -5,8 +5,10 @@ order the tar streams give it. When the last layer is in, the metadata follows t
 bitmaps and inode tables (flex_bg lets them sit anywhere), directories, extent leaves, xattr
 blocks, long symlinks and the journal. Then the free space the caller asked for. The
 primary superblock and descriptors are at block 0; one backup (sparse_super2) is in group 1,
-whose first blocks the allocator always steps over. Blocks of files that a later layer
-replaced are left free.
+whose first blocks the allocator always steps over. If a later layer replaced or deleted a
+file, the data of the files that remain is moved down over it before the metadata is placed
+and the rest is cut off (`compact`): the image holds no deleted bytes and is as small as if
+they had never been there. Without deletions nothing moves.
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ MIB = 1 << 20
 class Allocator:
     """Hands out blocks from a cursor, stepping over the backup superblock area of group 1."""
 
-    def __init__(self, first: int, reserved: int, limit: int | None) -> None:
+    def __init__(
+        self, first: int, reserved: int, limit: int | None, room: int | None = None
+    ) -> None:
         self.next = first
         self.hole = (fmt.BLOCKS_PER_GROUP, fmt.BLOCKS_PER_GROUP + 1 + reserved)
         self.limit = limit
+        self.room = room  # blocks the output's filesystem has free
 
     def take(self, count: int, *, contiguous: bool = False) -> list[Extent]:
         runs: list[Extent] = []
@@ -55,6 +60,11 @@ class Allocator:
         if self.limit is not None and self.next > self.limit:
             raise RootfsToolsError(
                 f"--size too small: the content needs more than {self.limit * BLOCK >> 20} MiB"
+            )
+        if self.room is not None and self.next > self.room:
+            raise RootfsToolsError(
+                f"the output's filesystem has only {self.room * BLOCK >> 20} MiB free, "
+                "less than the content needs: free space or write elsewhere"
             )
         return runs
 
@@ -82,12 +92,14 @@ class _Inode:
 class Ext4Writer:
     """Owns the image file while it is being written; `store` is the tree's DataSink."""
 
-    def __init__(self, fd: int, offset: int, size: int | None) -> None:
+    def __init__(self, fd: int, offset: int, size: int | None, room: int | None = None) -> None:
         self.fd, self.offset = fd, offset
         limit = size // BLOCK if size is not None else None
         groups = fmt.ceil_div(limit, fmt.BLOCKS_PER_GROUP) if limit else MAX_GROUPS_WITHOUT_SIZE
         self.reserved_gdt = fmt.gdt_blocks(groups)
-        self.alloc = Allocator(1 + self.reserved_gdt, self.reserved_gdt, limit)
+        room_blocks = None if room is None else room // BLOCK
+        self.alloc = Allocator(1 + self.reserved_gdt, self.reserved_gdt, limit, room_blocks)
+        self.stored = 0  # blocks of file data written, live or not
 
     def _pwrite(self, block: int, data: bytes | bytearray | memoryview) -> None:
         os.pwrite(self.fd, data, self.offset + block * BLOCK)
@@ -104,7 +116,32 @@ class Ext4Writer:
                 os.pwrite(self.fd, chunk, self.offset + at)
                 at += len(chunk)
             left -= count * BLOCK
+        self.stored += sum(c for _, c in runs)
         return runs
+
+    def compact(self, files: list[Node]) -> None:
+        """Move the data of `files` (the regular files the final tree holds) down over the
+        blocks of deleted ones, and cut off the rest. Every live block moves to a lower or
+        the same position, in order, so no block is overwritten before it is copied."""
+        if sum(c for node in files for _, c in node.extents) == self.stored:
+            return
+        old = self.alloc
+        alloc = Allocator(1 + self.reserved_gdt, self.reserved_gdt, old.limit, old.room)
+        for node in sorted((n for n in files if n.extents), key=lambda n: n.extents[0][0]):
+            moved = alloc.take(sum(c for _, c in node.extents))
+            for src, dst, count in _pairs(node.extents, moved):
+                if src != dst:
+                    self._copy(src, dst, count)
+            node.extents = moved
+        self.alloc, self.stored = alloc, alloc.next
+        os.ftruncate(self.fd, self.offset + alloc.next * BLOCK)
+
+    def _copy(self, src: int, dst: int, count: int) -> None:
+        step = CHUNK // BLOCK
+        for i in range(0, count, step):
+            n = min(step, count - i)
+            data = os.pread(self.fd, n * BLOCK, self.offset + (src + i) * BLOCK)
+            self._pwrite(dst + i, data.ljust(n * BLOCK, b"\0"))  # a file's tail: zeros
 
     def finish(self, root: Node, free_percent: float, label: str, uuid: str) -> Usage:
         """Write the metadata for `root`, with `free_percent` of the content's apparent size
@@ -122,11 +159,14 @@ class _Layout:
         self.label = label.encode()
         self.uuid = uuidlib.UUID(uuid).bytes if uuid else uuidlib.uuid4().bytes
         self.inodes = _number(root)
-        self.usage = Usage(*_content(self.inodes))
-        free_bytes = self.free_bytes = int(self.usage.apparent_bytes * free_percent / 100)
-        self.wanted_inodes = len(self.inodes) * 21 // 20 + fmt.FIRST_INO + 64 + free_bytes // 16384
+        w.compact([rec.node for rec in self.inodes if stat.S_ISREG(rec.node.mode)])
         for rec in self.inodes:
             _prepare(rec)
+        self.usage = Usage(*_content(self.inodes))
+        free_bytes = self.free_bytes = int(self.usage.apparent_bytes * free_percent / 100)
+        if w.alloc.limit is not None:  # a fixed size: one inode per 16 KiB of what is free
+            free_bytes = max(0, (w.alloc.limit - w.alloc.next) * BLOCK)
+        self.wanted_inodes = len(self.inodes) * 21 // 20 + fmt.FIRST_INO + 64 + free_bytes // 16384
 
     def _allocate(
         self, alloc: Allocator, groups: int, per_table: int, jblocks: int
@@ -148,6 +188,11 @@ class _Layout:
         groups = max(1, fmt.ceil_div(self.wanted_inodes, fmt.MAX_INODES_PER_GROUP))
         for _ in range(32):  # settles in two or three rounds
             per_group = fmt.ceil_div(fmt.ceil_div(self.wanted_inodes, groups), 16) * 16
+            if per_group > fmt.MAX_INODES_PER_GROUP:  # only a fixed size gets here
+                raise RootfsToolsError(
+                    f"--size too small for {len(self.inodes)} entries: every 128 MiB of the "
+                    f"filesystem holds at most {fmt.MAX_INODES_PER_GROUP} inodes"
+                )
             trial = Allocator(w.alloc.next, w.reserved_gdt, None)
             self._allocate(trial, groups, per_group * fmt.INODE_SIZE // BLOCK, jblocks)
             if w.alloc.limit is not None:
@@ -281,10 +326,29 @@ class _Layout:
         )  # fmt: skip
 
 
+def _pairs(src: list[Extent], dst: list[Extent]) -> list[tuple[int, int, int]]:
+    """(from, to, count) segments that copy the blocks of runs `src` to runs `dst`."""
+    out, i, j = [], 0, 0
+    (a, left_a), (b, left_b) = src[0], dst[0]
+    while True:
+        n = min(left_a, left_b)
+        out.append((a, b, n))
+        a, b, left_a, left_b = a + n, b + n, left_a - n, left_b - n
+        if not left_a:
+            i += 1
+            if i == len(src):
+                return out
+            a, left_a = src[i]
+        if not left_b:
+            j += 1
+            b, left_b = dst[j]
+
+
 def _number(root: Node) -> list[_Inode]:
     """Inodes in number order: root 2, lost+found 11, the rest depth-first by name from 12.
     A hard-linked node gets one number and one link per directory entry."""
-    if "lost+found" not in root.children:
+    found = root.children.get("lost+found")
+    if found is None or not found.is_dir:  # e2fsck needs a directory; the image's is lost
         root.children["lost+found"] = Node(stat.S_IFDIR | 0o700, mtime=root.mtime)
     root.ino, root.links = fmt.ROOT_INO, 2
     order = [_Inode(root, parent=root)]  # then inode 11 at order[1], 12 at order[2]...

@@ -19,12 +19,17 @@ from rootfs_tools.layers import (
     WHITEOUT,
     XATTR_PAX,
     Readable,
+    check_member,
     clean,
     forget_headers,
     hidden_by,
+    unless_empty,
 )
 
 Extent = tuple[int, int]  # (first block, block count)
+# ext4's times: 32 signed bits of seconds and 2 epoch bits, 1901-12-13 to 2446-05-10. Others
+# are clamped to the nearest, as the kernel does.
+MIN_TIME, MAX_TIME = -(1 << 31), (1 << 34) - (1 << 31) - 1
 DataSink = Callable[[Readable, int], list[Extent]]
 
 
@@ -61,8 +66,12 @@ NO_CHILDREN: dict[str, Node] = {}
 NO_LAYERS: dict[str, int] = {}
 
 
+def clamp_time(t: float) -> float:
+    return min(max(t, MIN_TIME), MAX_TIME)
+
+
 def _with_attributes(node: Node, member: tarfile.TarInfo) -> Node:
-    node.uid, node.gid, node.mtime = member.uid, member.gid, member.mtime
+    node.uid, node.gid, node.mtime = member.uid, member.gid, clamp_time(member.mtime)
     xattrs = {
         key.removeprefix(XATTR_PAX): value.encode("utf-8", "surrogateescape")
         for key, value in member.pax_headers.items()
@@ -80,6 +89,7 @@ class ImageTree:
         self.sink = sink
         self.implicit_mtime = implicit_mtime
         self.layer = 0
+        self.clamped = ""  # the first entry whose mtime ext4 cannot hold
 
     def _parent(self, rel: str, *, make: bool) -> tuple[Node, str] | None:
         """The directory that holds rel, and rel's last name; None if a parent is missing.
@@ -111,15 +121,18 @@ class ImageTree:
         parent.made_in[name] = self.layer
 
     def _prune(self, parent: Node, name: str) -> None:
-        """Remove what lower layers put at parent/name, keeping what this layer made."""
-        if parent.made_in.get(name, -1) < self.layer:
-            parent.children.pop(name, None)
-            parent.made_in.pop(name, None)
-            return
-        child = parent.children[name]
-        if child.is_dir:
-            for grandchild in list(child.children):
-                self._prune(child, grandchild)
+        """Remove what lower layers put at parent/name, keeping what this layer made.
+        A loop, not recursion: a layer may make and hide a tree thousands deep."""
+        stack = [(parent, name)]
+        while stack:
+            parent, name = stack.pop()
+            if parent.made_in.get(name, -1) < self.layer:
+                parent.children.pop(name, None)
+                parent.made_in.pop(name, None)
+                continue
+            child = parent.children[name]
+            if child.is_dir:
+                stack.extend((child, grandchild) for grandchild in child.children)
 
     def _whiteout(self, rel: str) -> None:
         found = self._parent(rel, make=False)
@@ -148,9 +161,12 @@ class ImageTree:
     def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         unsafe_path = member.name
         rel = clean(unsafe_path)
+        check_member(member)
         if rel.rpartition("/")[2].startswith(WHITEOUT):
             self._whiteout(rel)
             return
+        if not self.clamped and clamp_time(member.mtime) != member.mtime:
+            self.clamped = unsafe_path
         if not rel:
             if not member.isdir():
                 raise UnsafeLayerError(f"{unsafe_path!r}: the root can only be a directory")
@@ -194,7 +210,10 @@ class ImageTree:
         A damaged stream raises tarfile.TarError (or the decompressor's error)."""
         self.layer += 1
         entries = 0
-        with tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|", errorlevel=2) as tar:
+        tar_stream = unless_empty(stream)
+        if tar_stream is None:
+            return 0
+        with tarfile.open(fileobj=cast(IO[bytes], tar_stream), mode="r|", errorlevel=2) as tar:
             for member in tar:
                 self._entry(tar, member)
                 entries += 1

@@ -10,10 +10,14 @@ Rules (image-spec layer.md):
   targets are stored as they are, absolute or not; they are data, never resolved here.
 - Sparse entries are refused (the spec says not to use them; they are how a 10 GB bomb
   fits in a few bytes).
+- `check_member()` refuses what no filesystem object can be: a uid/gid outside 0..2^32-1,
+  an mtime that is not a finite number, a negative size, a NUL in a path, link target or
+  xattr name, an empty symlink target, an xattr name that is not UTF-8 or over 255 bytes.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import stat
@@ -28,10 +32,34 @@ OPAQUE = ".wh..wh..opq"
 AUFS_META = ".wh..wh."
 XATTR_PAX = "SCHILY.xattr."
 COPY_CHUNK = 1 << 20
+ID_LIMIT = 1 << 32
+XATTR_NAME_MAX = 255  # the VFS limit: a longer name cannot be read back (ERANGE)
 
 
 class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
+
+
+class _Rejoined:
+    """A stream whose first bytes were read to see whether it is empty."""
+
+    def __init__(self, head: bytes, rest: Readable) -> None:
+        self.head, self.rest = head, rest
+
+    def read(self, n: int = -1, /) -> bytes:
+        if not self.head:
+            return self.rest.read(n)
+        if 0 <= n < len(self.head):
+            data, self.head = self.head[:n], self.head[n:]
+            return data
+        data, self.head = self.head, b""
+        return data + (self.rest.read(n - len(data)) if n > len(data) else b"")
+
+
+def unless_empty(stream: Readable) -> Readable | None:
+    """None for a 0-byte layer (or a gzip of nothing): an empty layer, as umoci takes it."""
+    head = stream.read(1)
+    return _Rejoined(head, stream) if head else None
 
 
 def forget_headers(tar: tarfile.TarFile) -> None:
@@ -48,6 +76,37 @@ def clean(unsafe_path: str) -> str:
     if ".." in parts:
         raise UnsafeLayerError(f"{unsafe_path!r}: '..' would climb out of the root")
     return "/".join(parts)
+
+
+def check_member(member: tarfile.TarInfo) -> None:
+    """Refuse an entry that no filesystem object can be; the message names the entry."""
+    unsafe_path = member.name
+    problem = ""
+    if "\0" in unsafe_path or "\0" in member.linkname:
+        problem = "a NUL byte in its path or link target"
+    elif not (0 <= member.uid < ID_LIMIT and 0 <= member.gid < ID_LIMIT):
+        problem = f"uid {member.uid} / gid {member.gid}: owners are 0 to {ID_LIMIT - 1}"
+    elif not math.isfinite(member.mtime):
+        problem = f"mtime {member.mtime}: not a time"
+    elif member.size < 0:
+        problem = f"size {member.size}: negative"
+    elif member.type == tarfile.SYMTYPE and not member.linkname:
+        problem = "a symlink with an empty target"
+    for key in member.pax_headers:
+        if problem or not key.startswith(XATTR_PAX):
+            continue
+        name = key.removeprefix(XATTR_PAX)
+        try:
+            length = len(name.encode())
+        except UnicodeEncodeError:
+            problem = f"xattr name {name!r} is not UTF-8"
+            continue
+        if "\0" in name or not name:
+            problem = f"xattr name {name!r}: empty or with a NUL byte"
+        elif length > XATTR_NAME_MAX:
+            problem = f"xattr name of {length} bytes: at most {XATTR_NAME_MAX}"
+    if problem:
+        raise UnsafeLayerError(f"{unsafe_path!r}: {problem}; no filesystem can hold it")
 
 
 def hidden_by(rel: str, name: str) -> str:
@@ -85,13 +144,30 @@ def secure_join(root: str, rel: str, *, make_parents: bool) -> str:
     return os.path.join(root, rel) if rel else root
 
 
+def remove_tree(top: str) -> None:
+    """shutil.rmtree without recursion: a layer's tree may be thousands deep."""
+    stack = [(top, False)]
+    while stack:
+        path, emptied = stack.pop()
+        if emptied:
+            os.rmdir(path)
+            continue
+        stack.append((path, True))
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, False))
+                else:
+                    os.unlink(entry.path)
+
+
 def _remove(path: str) -> None:
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return
     if stat.S_ISDIR(mode):
-        shutil.rmtree(path)
+        remove_tree(path)
     else:
         os.unlink(path)
 
@@ -115,13 +191,14 @@ class LayerState:
 
     def prune(self, rel: str) -> None:
         """Remove what lower layers put at rel, keeping what this layer made there."""
-        path = os.path.join(self.root, rel) if rel else self.root
-        if rel and rel not in self.created and rel not in self.above_created:
-            _remove(path)
-            return
-        if os.path.isdir(path) and not os.path.islink(path):
-            for child in os.listdir(path):
-                self.prune(f"{rel}/{child}" if rel else child)
+        stack = [rel]
+        while stack:
+            rel = stack.pop()
+            path = os.path.join(self.root, rel) if rel else self.root
+            if rel and rel not in self.created and rel not in self.above_created:
+                _remove(path)
+            elif os.path.isdir(path) and not os.path.islink(path):
+                stack.extend(f"{rel}/{child}" if rel else child for child in os.listdir(path))
 
 
 def _whiteout(state: LayerState, rel: str) -> None:
@@ -204,6 +281,7 @@ def _special(member: tarfile.TarInfo, path: str) -> None:
 def _entry(tar: tarfile.TarFile, state: LayerState, member: tarfile.TarInfo) -> None:
     unsafe_path = member.name
     rel = clean(unsafe_path)
+    check_member(member)
     if rel.rpartition("/")[2].startswith(WHITEOUT):
         _whiteout(state, rel)
         return
@@ -236,7 +314,10 @@ def apply_layer(root: str, stream: Readable) -> int:
     A damaged stream raises tarfile.TarError (or the decompressor's error) to the caller,
     which knows whether the blob's digest explains it."""
     state = LayerState(root)
-    with tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|", errorlevel=2) as tar:
+    tar_stream = unless_empty(stream)
+    if tar_stream is None:
+        return 0
+    with tarfile.open(fileobj=cast(IO[bytes], tar_stream), mode="r|", errorlevel=2) as tar:
         for member in tar:
             _entry(tar, state, member)
             forget_headers(tar)

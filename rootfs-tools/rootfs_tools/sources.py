@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,13 @@ class Layer:
     cached: bool = False  # in the blob cache: removed if it turns out corrupt
 
     def open(self) -> VerifiedReader:
-        raw = open(self.path, "rb")  # noqa: SIM115 - owned by the VerifiedReader
+        try:
+            raw = open(self.path, "rb")  # noqa: SIM115 - owned by the VerifiedReader
+        except FileNotFoundError:
+            raise NotFoundError(f"layer {self.digest}: its blob {self.path} is missing") from None
+        if not stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
+            raw.close()
+            raise IntegrityError(f"layer {self.digest}: its blob {self.path} is not a file")
         raw.seek(self.offset)
         return VerifiedReader(
             raw, self.digest, self.size, f"layer {self.digest}", bounded=bool(self.offset)
@@ -119,10 +126,22 @@ def from_oci_layout(src: OciLayout, platform: mf.Platform) -> Resolved:
 
 
 def _archive_member(members: dict[str, tarfile.TarInfo], name: str) -> tarfile.TarInfo:
-    try:
-        return members[os.path.normpath(name)]
-    except KeyError:
-        raise IntegrityError(f"the archive lacks {name!r}") from None
+    """The member named so; `docker save` stores a repeated layer as a symlink (or a hard
+    link) to the first copy, which is followed inside the archive, a few steps at most."""
+    wanted = os.path.normpath(name)
+    for _ in range(8):
+        member = members.get(wanted)
+        if member is None:
+            break
+        if member.issym():
+            wanted = os.path.normpath(os.path.join(os.path.dirname(wanted), member.linkname))
+        elif member.islnk():
+            wanted = os.path.normpath(member.linkname)
+        else:
+            return member
+        if wanted.startswith(("/", "..")):
+            break
+    raise IntegrityError(f"the archive lacks {name!r}")
 
 
 def from_docker_archive(src: DockerArchive, cache: BlobCache) -> Resolved:
