@@ -161,7 +161,8 @@ def spec_text(entry: Path) -> str:
     excludes = module_excludes()
     return SPEC.format(
         entry=[str(entry)], paths=[str(p) for p in SEARCH_PATHS], excludes=excludes,
-        dropped=DROPPED_RUNTIME_HOOKS, optimize=OPTIMIZE, option=HASH_SEED, name=NAME, contents=CONTENTS,
+        dropped=DROPPED_RUNTIME_HOOKS, optimize=OPTIMIZE, option=HASH_SEED, name=NAME,
+        contents=CONTENTS,
     )  # fmt: skip
 
 
