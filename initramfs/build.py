@@ -66,6 +66,12 @@ def build(options: Options) -> Result:
     started = time.monotonic()
     kernel = fetch(load(options.kernel))
     wanted, required = modules.hardware_choice(options.hardware)
+    index = modules.load_index(kernel.modules)
+    # Both sets resolved before anything is staged: a bad name fails at once.
+    core = modules.resolve(index, options.extra_modules, modules.CORE_MODULES)
+    chosen = modules.resolve(index, wanted if required else (), () if required else wanted)
+    own = [n for n in chosen.modules if n not in core.modules]
+    chosen = modules.Selection(own, chosen.builtin, chosen.missing)
     frozen = options.frozen or freeze(options.entry)
     options.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".build.", dir=options.out) as tmp:
@@ -73,17 +79,13 @@ def build(options: Options) -> Result:
         shutil.copytree(frozen.root, stage / layout.AGENT_DIR, symlinks=True)
         layout.add_busybox(stage)
         libraries = add_libraries(stage)
-        index = modules.load_index(kernel.modules)
-        core = modules.resolve(index, options.extra_modules, modules.CORE_MODULES)
         modules.install(kernel.modules, kernel.release, core, stage, index)
         layout.add_busybox_links(stage)
         entries = layout.merge(cpio.scan(stage), layout.fixed_entries())
         main = pack(entries, Path(tmp), "initramfs", options.compression)
         extra = None
-        chosen = modules.Selection()
         blobs = firmware.Installed()
         if wanted:
-            chosen = modules.resolve(index, wanted if required else (), () if required else wanted)
             hw_entries, blobs = hardware_entries(kernel, index, core, chosen, Path(tmp) / "hw")
             extra = pack(hw_entries, Path(tmp), HARDWARE_ARCHIVE, options.compression)
         table = report.tables([main] + ([extra] if extra else [])) if options.report else ""
