@@ -177,7 +177,7 @@ def test_cli_bad_hardware_name_and_none(tmp_path: Path, capsys: pytest.CaptureFi
     out.mkdir()
     (out / "initramfs-hardware.cpio.gz").write_bytes(b"from an earlier build")
     assert cli.main(["--compress", "gz", "--hardware", "none", "-o", str(out)]) == 0
-    assert "hardware" not in capsys.readouterr().out
+    assert not [n for n in capsys.readouterr().out.splitlines() if n.startswith("hardware")]
     assert sorted(p.name for p in out.iterdir()) == ["initramfs.cpio.gz", "vmlinuz"]
     core = gz_members(out / "initramfs.cpio.gz")
     assert_index_matches(core, "6.1.0-56-amd64")
