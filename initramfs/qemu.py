@@ -44,10 +44,6 @@ class QemuError(Exception):
 class BootSpec:
     kernel: Path | None = None  # boot="kernel" only
     initrd: Path | None = None
-    # More archives, unpacked after `initrd` (the hardware one). QEMU 7.2 takes one -initrd
-    # for a Linux kernel, so Guest concatenates them: the kernel unpacks concatenated
-    # compressed archives one after the other, as from a boot loader's list.
-    more_initrds: tuple[Path, ...] = ()
     disk: Path | None = None
     disk_bus: str = "virtio"  # virtio | ide | nvme
     append: str = ""
@@ -62,6 +58,10 @@ class BootSpec:
     boot: str = "kernel"  # kernel (-kernel/-initrd) | network (then the disk) | disk
     efi_vars: Path | None = None  # uefi: this machine's variable store, copied on first start
     reboot: bool = False  # a guest reboot resets the machine; False: QEMU exits instead
+    # More archives, unpacked after `initrd` (the hardware one). QEMU 7.2 takes one -initrd
+    # for a Linux kernel, so Guest concatenates them: the kernel unpacks concatenated
+    # compressed archives one after the other, as from a boot loader's list.
+    more_initrds: tuple[Path, ...] = ()
 
 
 def disk_format(path: Path) -> str:
