@@ -15,22 +15,34 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from initramfs import compress, cpio, elf, layout, modules, report
+from agent.modindex import ModuleIndex
+from initramfs import compress, cpio, elf, firmware, layout, modules, report
 from initramfs.errors import BuildError
 from initramfs.freeze import CONTENTS, ENTRY, NAME, Frozen, freeze
 from kernels.fetch import Kernel, fetch
 from kernels.manifest import DEFAULT, load
+
+HARDWARE_ARCHIVE = "initramfs-hardware"
 
 
 @dataclass(frozen=True)
 class Options:
     kernel: str = DEFAULT
     compression: str = "zst"
-    extra_modules: tuple[str, ...] = ()
+    extra_modules: tuple[str, ...] = ()  # added to the core archive
     out: Path = Path("out")
     entry: Path = ENTRY
     report: bool = False
     frozen: Frozen | None = None  # an agent frozen already (else: freeze `entry`)
+    hardware: str = "default"  # none | default | a file listing module names
+
+
+@dataclass
+class Archive:
+    path: Path
+    entries: list[cpio.Entry]
+    uncompressed: int
+    compressed: int
 
 
 @dataclass
@@ -45,11 +57,21 @@ class Result:
     libraries: dict[str, Path] = field(default_factory=dict)  # image path -> host file
     seconds: float = 0.0
     report: str = ""
+    hardware: Archive | None = None  # the second archive, unless --hardware none
+    hardware_selection: modules.Selection = field(default_factory=modules.Selection)
+    firmware: firmware.Installed = field(default_factory=firmware.Installed)
 
 
 def build(options: Options) -> Result:
     started = time.monotonic()
     kernel = fetch(load(options.kernel))
+    wanted, required = modules.hardware_choice(options.hardware)
+    index = modules.load_index(kernel.modules)
+    # Both sets resolved before anything is staged: a bad name fails at once.
+    core = modules.resolve(index, options.extra_modules, modules.CORE_MODULES)
+    chosen = modules.resolve(index, wanted if required else (), () if required else wanted)
+    own = [n for n in chosen.modules if n not in core.modules]
+    chosen = modules.Selection(own, chosen.builtin, chosen.missing)
     frozen = options.frozen or freeze(options.entry)
     options.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".build.", dir=options.out) as tmp:
@@ -57,27 +79,61 @@ def build(options: Options) -> Result:
         shutil.copytree(frozen.root, stage / layout.AGENT_DIR, symlinks=True)
         layout.add_busybox(stage)
         libraries = add_libraries(stage)
-        selection = add_modules(stage, kernel, options.extra_modules)
+        modules.install(kernel.modules, kernel.release, core, stage, index)
         layout.add_busybox_links(stage)
         entries = layout.merge(cpio.scan(stage), layout.fixed_entries())
-        archive = Path(tmp) / "initramfs.cpio"
-        with archive.open("wb") as out:
-            cpio.write(entries, out)
-        verify(archive.read_bytes(), entries)
-        name = f"initramfs.cpio.{options.compression}"
-        packed = Path(tmp) / name
-        compress.compress(options.compression, archive, packed)
-        if compress.decompress(options.compression, packed) != archive.read_bytes():
-            raise BuildError(f"{name} does not decompress to the archive just written")
-        size, packed_size = archive.stat().st_size, packed.stat().st_size
-        table = report.table(entries, name, size, packed_size) if options.report else ""
+        main = pack(entries, Path(tmp), "initramfs", options.compression)
+        extra = None
+        blobs = firmware.Installed()
+        if wanted:
+            hw_entries, blobs = hardware_entries(kernel, index, core, chosen, Path(tmp) / "hw")
+            extra = pack(hw_entries, Path(tmp), HARDWARE_ARCHIVE, options.compression)
+        table = report.tables([main] + ([extra] if extra else [])) if options.report else ""
         shutil.copyfile(kernel.vmlinuz, Path(tmp) / "vmlinuz")
         os.replace(Path(tmp) / "vmlinuz", options.out / "vmlinuz")
-        os.replace(packed, options.out / name)
+        for archive in (main, extra):
+            if archive:
+                os.replace(archive.path, options.out / archive.path.name)
+                archive.path = options.out / archive.path.name
+        stale = options.out / f"{HARDWARE_ARCHIVE}.cpio.{options.compression}"
+        if extra is None and stale.exists():
+            stale.unlink()  # `metalinit boot` and the PXE server would load it
     return Result(
-        options.out / "vmlinuz", options.out / name, kernel.release, entries, size,
-        packed_size, selection, libraries, time.monotonic() - started, table,
+        options.out / "vmlinuz", main.path, kernel.release, main.entries, main.uncompressed,
+        main.compressed, core, libraries, time.monotonic() - started, table, extra, chosen,
+        blobs,
     )  # fmt: skip
+
+
+def pack(entries: list[cpio.Entry], tmp: Path, stem: str, compression: str) -> Archive:
+    """Write, read back, compress and check one archive in `tmp`."""
+    archive = tmp / f"{stem}.cpio"
+    with archive.open("wb") as out:
+        cpio.write(entries, out)
+    verify(archive.read_bytes(), entries)
+    packed = tmp / f"{stem}.cpio.{compression}"
+    compress.compress(compression, archive, packed)
+    if compress.decompress(compression, packed) != archive.read_bytes():
+        raise BuildError(f"{packed.name} does not decompress to the archive just written")
+    return Archive(packed, entries, archive.stat().st_size, packed.stat().st_size)
+
+
+def hardware_entries(
+    kernel: Kernel,
+    index: ModuleIndex,
+    core: modules.Selection,
+    chosen: modules.Selection,
+    stage: Path,
+) -> tuple[list[cpio.Entry], firmware.Installed]:
+    """The hardware archive: its modules, the firmware they name, and the index of core +
+    hardware together. The kernel unpacks it over the core, so its modules.* files replace
+    the core's own, which index the core alone (for --hardware none)."""
+    union = modules.Selection(sorted(set(core.modules) | set(chosen.modules)))
+    modules.install(kernel.modules, kernel.release, union, stage, index)
+    base = f"lib/modules/{kernel.release}/"
+    in_core = {base + modules.plain_path(index.paths[n]) for n in core.modules}
+    blobs = firmware.install(kernel, chosen.modules, stage)
+    return [e for e in cpio.scan(stage) if e.name not in in_core], blobs
 
 
 def add_libraries(stage: Path) -> dict[str, Path]:
@@ -139,13 +195,6 @@ def strip(paths: list[Path]) -> None:
     )
     if result.returncode != 0:
         raise BuildError(f"strip failed: {result.stderr.strip()} (is binutils installed?)")
-
-
-def add_modules(stage: Path, kernel: Kernel, extra: tuple[str, ...]) -> modules.Selection:
-    index = modules.load_index(kernel.modules)
-    selection = modules.resolve(index, extra, modules.DEFAULT_MODULES)
-    modules.install(kernel.modules, kernel.release, selection, stage, index)
-    return selection
 
 
 def verify(blob: bytes, entries: list[cpio.Entry]) -> None:

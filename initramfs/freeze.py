@@ -56,10 +56,14 @@ SCAPY_PRUNED = ("layers", "arch", "libs")
 SCAPY_KEPT = frozenset(
     {"layers.dhcp", "layers.inet", "layers.inet6", "layers.l2", "arch.linux", "arch.common",
      "libs.extcap", "libs.structures", "libs.test_pyx",
-     # scapy.data falls back to these when /etc/ethertypes, wireshark's manuf and scapy's
-     # own cache are absent, as they are in the initramfs
-     "libs.ethertypes", "libs.manuf", "libs.bluetoothids"}
+     # scapy.data falls back to these when /etc/ethertypes and scapy's own cache are
+     # absent, as they are in the initramfs; its 0.9 MB vendor table (libs.manuf) is never
+     # read there, since the image has an (empty) wireshark manuf file (layout.FILES)
+     "libs.ethertypes", "libs.bluetoothids"}
 )  # fmt: skip
+# Modules the host's import graph reaches but the image never does, because of a file the
+# image has (tests/initramfs/test_freeze.py allows exactly these).
+UNREACHED_IN_IMAGE = ("scapy.libs.manuf",)
 SCAPY_DROPPED = (
     "contrib", "modules", "tools", "asn1", "cbor", "all", "asn1fields", "asn1packet",
     "cborpacket", "autorun", "pipetool", "scapypipes", "fwdmachine",
@@ -74,6 +78,20 @@ PYROUTE2_KEPT = frozenset(
      "netlink.nlsocket", "netlink.rt_files", "netlink.rtnl"}
 )  # fmt: skip
 PYROUTE2_DROPPED = ("sqlite3", "_sqlite3")
+# Of the standard library's packages that come along, the modules an import reaches: http.client
+# parses headers with email's parser (no generator, policy or MIME classes); pyroute2 and
+# concurrent.futures import multiprocessing's context, never start a process. No import
+# reaches typing_extensions (only PyInstaller's function-level scan sees it).
+STDLIB_PRUNED = {
+    "email": frozenset({"_encoded_words", "_parseaddr", "_policybase", "base64mime", "charset",
+                        "encoders", "errors", "feedparser", "header", "iterators", "message",
+                        "parser", "quoprimime", "utils"}),
+    "multiprocessing": frozenset({"context", "process", "reduction", "util"}),
+}  # fmt: skip
+UNIMPORTED = ("typing_extensions",)
+# Bytecode without docstrings and asserts (python -OO): the libraries read __doc__ only for
+# interactive help and tolerate None; the agent's asserts only narrow types for mypy.
+OPTIMIZE = 2
 
 
 @dataclass(frozen=True)
@@ -116,6 +134,8 @@ def module_excludes() -> list[str]:
         *EXCLUDES, *encoding_excludes(),
         *(f"scapy.{n}" for n in SCAPY_DROPPED), *pruned("scapy", SCAPY_PRUNED, SCAPY_KEPT),
         *PYROUTE2_DROPPED, *pruned("pyroute2", PYROUTE2_PRUNED, PYROUTE2_KEPT),
+        *(m for pkg, kept in STDLIB_PRUNED.items() for m in pruned(pkg, ("",), kept)),
+        *UNIMPORTED, *UNREACHED_IN_IMAGE,
     ]  # fmt: skip
 
 
@@ -125,7 +145,8 @@ def module_excludes() -> list[str]:
 # (source lookup, iter_modules over an archive we do not build, spawned children).
 DROPPED_RUNTIME_HOOKS = ("pyi_rth_inspect", "pyi_rth_pkgutil", "pyi_rth_multiprocessing")
 SPEC = """\
-a = Analysis({entry!r}, pathex={paths!r}, excludes={excludes!r}, noarchive=True)
+a = Analysis({entry!r}, pathex={paths!r}, excludes={excludes!r}, noarchive=True,
+             optimize={optimize!r})
 a.scripts = [s for s in a.scripts if s[0] not in {dropped!r}]
 exe = EXE(PYZ(a.pure), a.scripts, [({option!r}, None, "OPTION")], exclude_binaries=True,
           name={name!r}, strip=False, upx=False, console=True, contents_directory={contents!r})
@@ -140,7 +161,8 @@ def spec_text(entry: Path) -> str:
     excludes = module_excludes()
     return SPEC.format(
         entry=[str(entry)], paths=[str(p) for p in SEARCH_PATHS], excludes=excludes,
-        dropped=DROPPED_RUNTIME_HOOKS, option=HASH_SEED, name=NAME, contents=CONTENTS,
+        dropped=DROPPED_RUNTIME_HOOKS, optimize=OPTIMIZE, option=HASH_SEED, name=NAME,
+        contents=CONTENTS,
     )  # fmt: skip
 
 

@@ -19,15 +19,22 @@ from pathlib import Path
 from agent.modindex import ModuleIndex, Softdep
 from initramfs.errors import BuildError
 
-# Servers and QEMU: buses and disks, filesystems, common NICs. A default that the kernel
-# lacks (mlx cores on the cloud flavour) is reported, not fatal; --modules ones are fatal.
-DEFAULT_MODULES = (
+# The core archive: what a virtual machine or a common server needs to reach its disk and
+# the network (ata_piix: QEMU's IDE disk; sr_mod: its CD-ROM). --modules adds to it.
+CORE_MODULES = (
     "virtio_pci", "virtio_blk", "virtio_net", "virtio_scsi",
     "ata_piix", "ahci", "nvme", "sd_mod", "sr_mod",
-    "xhci_pci", "ehci_pci", "usb_storage", "uas",
-    "ext4", "xfs", "vfat", "nls_cp437", "nls_iso8859_1", "nls_utf8",
+    "ext4", "vfat", "nls_cp437", "nls_iso8859_1", "nls_utf8",
     "crc32c_generic", "crc32c_intel",
-    "e1000", "e1000e", "igb", "ixgbe", "i40e", "r8169", "mlx4_core", "mlx5_core",
+)  # fmt: skip
+# The hardware archive (--hardware default): real servers' NICs and storage controllers,
+# USB disks, xfs. mlx4_en is mlx4_core's Ethernet half. A default that the kernel lacks
+# (mlx cores on the cloud flavour) is reported, not fatal; names from a file are fatal.
+HARDWARE_MODULES = (
+    "e1000", "e1000e", "igb", "igc", "ixgbe", "i40e", "ice", "bnxt_en", "tg3", "bnx2x",
+    "r8169", "mlx4_core", "mlx4_en", "mlx5_core",
+    "megaraid_sas", "mpt3sas", "smartpqi", "hpsa", "xhci_pci", "ehci_pci", "usb_storage", "uas",
+    "xfs",
 )  # fmt: skip
 COMPRESSED = {".xz": lzma.decompress, ".gz": gzip.decompress}
 INDEX_INPUTS = ("modules.builtin", "modules.builtin.modinfo")
@@ -86,7 +93,7 @@ def install(
     for name in selection.modules:
         relative = index.paths[name]
         suffix = Path(relative).suffix
-        plain = relative.removesuffix(suffix) if suffix in (*COMPRESSED, ".zst") else relative
+        plain = plain_path(relative)
         destination = target / plain
         destination.parent.mkdir(parents=True, exist_ok=True)
         _copy_plain(tree / relative, destination, suffix)
@@ -99,6 +106,32 @@ def install(
     if result.returncode != 0:
         raise BuildError(f"depmod -b {image} {release} failed: {result.stderr.strip()}")
     return target
+
+
+def hardware_choice(choice: str) -> tuple[tuple[str, ...], bool]:
+    """`--hardware none|default|FILE`: the module names and whether each must exist."""
+    if choice == "none":
+        return (), True
+    if choice == "default":
+        return HARDWARE_MODULES, False
+    path = Path(choice)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BuildError(
+            f"--hardware {choice}: not none or default, and not a readable list of module "
+            f"names ({exc.strerror if isinstance(exc, OSError) else exc})"
+        ) from exc
+    names = tuple(w for line in text.splitlines() for w in line.split("#")[0].split())
+    if not names:
+        raise BuildError(f"--hardware {choice}: the file names no modules (one name a line)")
+    return names, True
+
+
+def plain_path(relative: str) -> str:
+    """A module's path in the image: the tree's, without a compression suffix."""
+    suffix = Path(relative).suffix
+    return relative.removesuffix(suffix) if suffix in (*COMPRESSED, ".zst") else relative
 
 
 def _copy_plain(source: Path, destination: Path, suffix: str) -> None:

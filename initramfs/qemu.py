@@ -11,12 +11,14 @@ is how the end-to-end tests and `metalinit boot` both use it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
 import select
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +58,10 @@ class BootSpec:
     boot: str = "kernel"  # kernel (-kernel/-initrd) | network (then the disk) | disk
     efi_vars: Path | None = None  # uefi: this machine's variable store, copied on first start
     reboot: bool = False  # a guest reboot resets the machine; False: QEMU exits instead
+    # More archives, unpacked after `initrd` (the hardware one). QEMU 7.2 takes one -initrd
+    # for a Linux kernel, so Guest concatenates them: the kernel unpacks concatenated
+    # compressed archives one after the other, as from a boot loader's list.
+    more_initrds: tuple[Path, ...] = ()
 
 
 def disk_format(path: Path) -> str:
@@ -142,6 +148,13 @@ def net_argv(spec: BootSpec) -> list[str]:
     raise QemuError(f"--net {spec.net!r}: use user, none or tap:NAME")
 
 
+def concatenate(parts: list[Path], target: Path) -> None:
+    with target.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as source:
+                shutil.copyfileobj(source, out)
+
+
 @functools.cache
 def choose_accel(kernel: Path) -> str:
     """KVM only when a guest really runs under it: on some hosts /dev/kvm opens but a
@@ -226,18 +239,25 @@ class Guest:
         self._cond = threading.Condition()
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
+        self._scratch: Path | None = None
 
     def start(self) -> Guest:
         if shutil.which(QEMU) is None:
             raise QemuError(f"{QEMU} not found: install Debian's qemu-system-x86")
-        for path in (self.spec.kernel, self.spec.initrd, self.spec.disk):
+        for path in (self.spec.kernel, self.spec.initrd, self.spec.disk, *self.spec.more_initrds):
             if path is not None and not path.exists():
                 raise QemuError(f"{path} does not exist (run `metalinit build` first?)")
         if self.spec.firmware == "uefi":
             prepare_efi_vars(self.spec)
+        spec = self.spec
+        if spec.initrd is not None and spec.more_initrds:
+            self._scratch = Path(tempfile.mkdtemp(prefix="metalinit-initrd."))
+            combined = self._scratch / "initrd"
+            concatenate([spec.initrd, *spec.more_initrds], combined)
+            spec = dataclasses.replace(spec, initrd=combined, more_initrds=())
         self.started = time.monotonic()
         self._proc = subprocess.Popen(
-            qemu_argv(self.spec),
+            qemu_argv(spec),
             stdin=None if self.interactive else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -294,6 +314,9 @@ class Guest:
             return None
         if self._reader is not None:
             self._reader.join(timeout=5)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
         return code
 
     def kill(self) -> None:
@@ -302,6 +325,9 @@ class Guest:
             self._proc.wait()
         if self._reader is not None:
             self._reader.join(timeout=5)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     @property
     def console(self) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from initramfs.qemu import BUS_ROOT, BootSpec, Guest, QemuError, choose_accel
+from server.pxe import archive_order
 
 ENTRYPOINT_EXIT = re.compile(r"agent: .*the entrypoint exited with code (\d+)")
 RESCUE = re.compile(r"metalinit: stage '([^']+)' failed|metalinit: every stage finished")
@@ -60,6 +61,13 @@ def _forward(text: str) -> tuple[int, int]:
     return int(host), int(guest)
 
 
+def archives(directory: Path) -> list[Path]:
+    """The archives `metalinit build` wrote there, in the order the kernel must unpack them
+    (the same order the PXE server lists them in)."""
+    names = [p.name for p in directory.iterdir()] if directory.is_dir() else []
+    return [directory / n for n in archive_order(names)]
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="metalinit boot", description=__doc__)
     p.add_argument("--disk", type=Path, required=True, help="disk image (raw or qcow2)")
@@ -71,7 +79,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--forward", type=_forward, action="append", default=[],
                    help="HOSTPORT:GUESTPORT on 127.0.0.1 (with --net user)")  # fmt: skip
     p.add_argument("--kernel", type=Path, default=Path("out/vmlinuz"))
-    p.add_argument("--initrd", type=Path, default=Path("out/initramfs.cpio.zst"))
+    p.add_argument("--initrd", type=Path, action="append",
+                   help="an initramfs archive; repeat for more, loaded in order (default: "
+                   "every archive next to --kernel, the core one first)")  # fmt: skip
     p.add_argument("--memory", type=int, default=512, help="MiB")
     p.add_argument("--timeout", type=float, default=600, help="seconds before the guest is killed")
     return p
@@ -81,9 +91,15 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     if args.forward and args.net != "user":
         args.net = "user"
+    initrds = args.initrd or archives(args.kernel.parent)
+    if not initrds:
+        print(f"metalinit boot: no initramfs archive in {args.kernel.parent}: run "
+              "`metalinit build` first or name one with --initrd", file=sys.stderr)  # fmt: skip
+        return 2
     spec = BootSpec(
         kernel=args.kernel,
-        initrd=args.initrd,
+        initrd=initrds[0],
+        more_initrds=tuple(initrds[1:]),
         disk=args.disk,
         disk_bus=args.disk_bus,
         append=kernel_args(args),

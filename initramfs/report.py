@@ -12,10 +12,14 @@ import stat
 import subprocess
 from collections import defaultdict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from initramfs import layout
 from initramfs.cpio import Entry
 from initramfs.freeze import CONTENTS, NAME
+
+if TYPE_CHECKING:
+    from initramfs.build import Archive
 
 AGENT = f"{layout.AGENT_DIR}/"
 INTERNAL = f"{AGENT}{CONTENTS}/"
@@ -31,6 +35,7 @@ RULES: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("shared libraries + loader (glibc)", lambda n: n.startswith(("lib/x86_64", "lib64/"))),
     ("kernel modules (.ko)", lambda n: n.startswith("lib/modules/") and n.endswith(".ko")),
     ("kernel module index (modules.*)", lambda n: n.startswith("lib/modules/")),
+    ("firmware (lib/firmware)", lambda n: n.startswith("lib/firmware/")),
     ("busybox", lambda n: n == layout.BUSYBOX),
 )  # fmt: skip
 OTHER = "other (/etc, links, device nodes, dirs)"
@@ -47,7 +52,7 @@ def table(entries: list[Entry], archive: str, raw_total: int, packed_total: int)
         regular = stat.S_ISREG(entry.mode)
         parts[category(entry.name) if regular else OTHER].append(entry)
     rows = []
-    for label in [r[0] for r in RULES] + [OTHER]:
+    for label in [r[0] for r in RULES if r[0] in parts] + [OTHER]:
         data = b"".join(e.payload() for e in parts.get(label, []))
         packed = _zstd_size(data) if data else 0
         rows.append((label, len(parts.get(label, [])), len(data), packed))
@@ -55,9 +60,18 @@ def table(entries: list[Entry], archive: str, raw_total: int, packed_total: int)
     lines += [f"{label:68} {n:6} {raw:11,} {packed:11,}" for label, n, raw, packed in rows]
     lines.append(f"{'total: archive / ' + archive:68} {len(entries):6} "
                  f"{raw_total:11,} {packed_total:11,}")  # fmt: skip
+    if not any(category(e.name) == RULES[1][0] for e in entries):
+        return "\n".join(lines)
     lines += ["", "agent bytecode by top-level package (uncompressed):"]
     lines += [f"  {pkg:30} {size:11,}" for pkg, size in bytecode_packages(entries)[:12]]
     return "\n".join(lines)
+
+
+def tables(archives: list[Archive]) -> str:
+    """One table per archive, the core first."""
+    return "\n\n".join(
+        table(a.entries, a.path.name, a.uncompressed, a.compressed) for a in archives
+    )
 
 
 def _zstd_size(data: bytes) -> int:

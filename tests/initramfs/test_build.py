@@ -28,7 +28,10 @@ def test_outputs_and_sizes(built: Result, kernel: Kernel) -> None:
     assert built.compressed == built.initramfs.stat().st_size
     assert 5_000_000 < built.compressed < 25_000_000
     assert built.compressed < built.uncompressed / 2
+    assert built.hardware is not None
+    assert built.hardware.path.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"
     assert [p.name for p in sorted(built.vmlinuz.parent.iterdir())] == [
+        "initramfs-hardware.cpio.zst",
         "initramfs.cpio.zst",
         "vmlinuz",
     ]  # fmt: skip  (no temporary files left behind)
@@ -121,9 +124,11 @@ def test_report_names_the_parts(built: Result) -> None:
 
 
 def test_second_build_is_byte_identical(built: Result, frozen: Frozen, tmp_path: Path) -> None:
-    """Same kernel, same frozen agent, same busybox: the same bytes."""
+    """Same kernel, same frozen agent, same busybox, same firmware: the same bytes."""
     again = build(Options(out=tmp_path, frozen=frozen))
     assert again.initramfs.read_bytes() == built.initramfs.read_bytes()
+    assert again.hardware is not None and built.hardware is not None
+    assert again.hardware.path.read_bytes() == built.hardware.path.read_bytes()
     assert again.vmlinuz.read_bytes() == built.vmlinuz.read_bytes()
 
 
@@ -141,11 +146,87 @@ def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def test_cli_gzip_with_an_extra_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["--compress", "gz", "--modules", "loop,isofs", "-o", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "initramfs.cpio.gz" in out
-    names = {m.name for m in cpio.read(compress.decompress("gz", tmp_path / "initramfs.cpio.gz"))}
+def test_cli_gzip_with_an_extra_module_and_a_hardware_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listed = tmp_path / "nics"
+    listed.write_text("# the only NIC\ne1000\n")
+    out = tmp_path / "out"
+    argv = ["--compress", "gz", "--modules", "loop,isofs", "--hardware", str(listed)]
+    assert cli.main([*argv, "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "initramfs.cpio.gz" in printed and "initramfs-hardware.cpio.gz" in printed
+    names = set(gz_members(out / "initramfs.cpio.gz"))
     assert any(n.endswith("/loop.ko") for n in names)
+    hardware = gz_members(out / "initramfs-hardware.cpio.gz")
+    kos = sorted(n.rsplit("/", 1)[-1] for n in hardware if n.endswith(".ko"))
+    assert kos == ["e1000.ko"]  # its closure is in the core already
+    assert not [n for n in hardware if n.startswith("lib/firmware/")]  # e1000 names none
+
+
+def test_cli_bad_hardware_name_and_none(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    listed = tmp_path / "typo"
+    listed.write_text("e1000e\nigbx\n")
+    out = tmp_path / "out"
+    assert cli.main(["--hardware", str(listed), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "'igbx'" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()  # nothing staged or written
     assert cli.main(["--modules", "no_such_mod", "-o", str(tmp_path / "x")]) == 1
     assert "'no_such_mod'" in capsys.readouterr().err
+    out.mkdir()
+    (out / "initramfs-hardware.cpio.gz").write_bytes(b"from an earlier build")
+    assert cli.main(["--compress", "gz", "--hardware", "none", "-o", str(out)]) == 0
+    assert not [n for n in capsys.readouterr().out.splitlines() if n.startswith("hardware")]
+    assert sorted(p.name for p in out.iterdir()) == ["initramfs.cpio.gz", "vmlinuz"]
+    core = gz_members(out / "initramfs.cpio.gz")
+    assert_index_matches(core, "6.1.0-56-amd64")
+
+
+def gz_members(path: Path) -> dict[str, cpio.Member]:
+    return {m.name: m for m in cpio.read(compress.decompress("gz", path))}
+
+
+def assert_index_matches(members: dict[str, cpio.Member], release: str) -> list[str]:
+    """modules.dep lists exactly the .ko files present, with every dependency present."""
+    base = f"lib/modules/{release}/"
+    dep = members[base + "modules.dep"].data.decode()
+    listed = {line.split(":")[0] for line in dep.splitlines()}
+    needed = {d for line in dep.splitlines() for d in line.split(":")[1].split()}
+    present = {n[len(base) :] for n in members if n.startswith(base) and n.endswith(".ko")}
+    assert listed == present and needed <= present
+    return sorted(listed)
+
+
+@pytest.fixture(scope="module")
+def hardware(built: Result) -> dict[str, cpio.Member]:
+    assert built.hardware is not None
+    return {m.name: m for m in cpio.read(compress.decompress("zst", built.hardware.path))}
+
+
+def test_core_alone_has_a_consistent_index(built: Result, members: dict[str, cpio.Member]) -> None:
+    listed = assert_index_matches(members, built.release)
+    names = {p.rsplit("/", 1)[-1].removesuffix(".ko").replace("-", "_") for p in listed}
+    assert {"virtio_net", "nvme", "ahci", "ata_piix", "ext4", "vfat"} <= names
+    assert not {"e1000", "e1000e", "xfs", "mlx5_core"} & names  # those are hardware
+
+
+def test_hardware_archive_modules_firmware_and_union_index(
+    built: Result, members: dict[str, cpio.Member], hardware: dict[str, cpio.Member]
+) -> None:
+    base = f"lib/modules/{built.release}/"
+    kos = {n.rsplit("/", 1)[-1] for n in hardware if n.endswith(".ko")}
+    assert {"e1000e.ko", "igb.ko", "ice.ko", "bnx2x.ko", "tg3.ko", "r8169.ko", "mlx5_core.ko",
+            "megaraid_sas.ko", "mpt3sas.ko", "smartpqi.ko", "hpsa.ko", "usb-storage.ko",
+            "xfs.ko"} <= kos  # fmt: skip
+    assert not [n for n in hardware if n.endswith(".ko") and n in members]  # no core copies
+    for fw in ["tigon/tg3.bin", "bnx2x/bnx2x-e2-7.13.21.0.fw", "rtl_nic/rtl8168h-2.fw",
+               "intel/ice/ddp/ice.pkg"]:  # fmt: skip
+        assert hardware[f"lib/firmware/{fw}"].data, fw
+    assert built.firmware.files and not [f for f in built.firmware.files if f not in hardware]
+    # Unpacked over the core, the machine sees one tree whose index covers both sets.
+    union = members | hardware
+    listed = assert_index_matches(union, built.release)
+    assert len(listed) == len(built.selection.modules) + len(built.hardware_selection.modules)
+    alias = union[base + "modules.alias"].data.decode()
+    assert " e1000e" in alias and " virtio_net" in alias

@@ -42,10 +42,24 @@ def test_builtin_and_missing(index: ModuleIndex) -> None:
         modules.resolve(index, ["no_such_module_here"])
 
 
-def test_default_set_exists_in_the_generic_kernel(index: ModuleIndex) -> None:
-    picked = modules.resolve(index, [], modules.DEFAULT_MODULES)
+@pytest.mark.parametrize("names", [modules.CORE_MODULES, modules.HARDWARE_MODULES])
+def test_both_sets_exist_in_the_generic_kernel(index: ModuleIndex, names: tuple[str]) -> None:
+    picked = modules.resolve(index, [], names)
     assert picked.missing == []
-    assert set(modules.DEFAULT_MODULES) <= set(picked.modules)
+    assert set(names) <= set(picked.modules)
+
+
+def test_hardware_choice(tmp_path: Path) -> None:
+    assert modules.hardware_choice("none") == ((), True)
+    assert modules.hardware_choice("default") == (modules.HARDWARE_MODULES, False)
+    listed = tmp_path / "nics"
+    listed.write_text("# two NICs\ne1000e\n\nigb  # and its closure\n")
+    assert modules.hardware_choice(str(listed)) == (("e1000e", "igb"), True)
+    with pytest.raises(BuildError, match="not a readable list"):
+        modules.hardware_choice(str(tmp_path / "absent"))
+    (tmp_path / "empty").write_text("# nothing\n")
+    with pytest.raises(BuildError, match="names no modules"):
+        modules.hardware_choice(str(tmp_path / "empty"))
 
 
 def test_install_indexes_the_subset(kernel: Kernel, index: ModuleIndex, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from initramfs.build import Result
 from tests.qemu.conftest import ROOT_UUID, BootFn
 
 pytestmark = pytest.mark.qemu
@@ -112,6 +113,23 @@ def test_fault_with_on_exit_poweroff_powers_off(boot: BootFn, disks: dict[str, P
     assert guest.wait(BOOT_SECONDS) == 0, guest.console
     assert "the entrypoint exited with code 3" in guest.console
     assert "reboot: Power down" in guest.console
+
+
+def test_hardware_archive_drives_an_e1000_nic(
+    boot: BootFn, built: Result, disks: dict[str, Path]
+) -> None:
+    """Both archives, concatenated as `metalinit boot` passes them: e1000's module is only
+    in the second, and coldplug finds it through the union index and loads it."""
+    assert built.hardware is not None
+    guest = boot(
+        "root=/dev/vda metalinit.on_exit=poweroff entrypoint=\"/bin/cat /sys/class/net/eth0/address\"",
+        disks["plain"],
+        more_initrds=(built.hardware.path,),
+        extra=("-netdev", "user,id=h0", "-device", "e1000,netdev=h0,mac=52:54:00:e1:00:00"),
+    )  # fmt: skip
+    assert guest.wait_for("^52:54:00:e1:00:00", BOOT_SECONDS), guest.console
+    assert guest.wait(BOOT_SECONDS) == 0, guest.console
+    assert "e1000" in guest.console and "Intel(R) PRO/1000 Network Connection" in guest.console
 
 
 def test_missing_disk_controller_module_ends_at_rescue(
