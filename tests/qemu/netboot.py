@@ -31,6 +31,8 @@ BLANK_MIB = 160
 PANIC_WORDS = ("Kernel panic", "Attempted to kill init")
 HOSTNAME = "netbooted-{name}"
 MARK = "marked by cexec on {name}"
+# Lines after which a machine cannot reach what a test waits for.
+STUCK = r"No bootable device|Kernel panic|stage '\w+' failed|rescue shell started"
 _macs = itertools.count(1)
 
 
@@ -209,6 +211,17 @@ def install_actions(rack: Rack, machine: Machine, checksum: str, then: str) -> l
 def up_line(via: str) -> str:
     """The installed system's entrypoint line, as a pattern."""
     return rf"{installed.UP} installed\.via={via} hostname=(\S*) mark=(.*)"
+
+
+def expect(guest: Guest, pattern: str, timeout: float,
+           stuck: str = STUCK) -> re.Match[str]:  # fmt: skip
+    """The first console line matching `pattern`; fails at once, with the console's
+    tail, when a line matching `stuck` comes first (the machine will not get there)."""
+    found = guest.wait_for(rf"(?P<want>{pattern})|(?P<stuck>{stuck})", timeout)
+    assert found and found.group("want") is not None, tail(guest)
+    again = re.search(pattern, found.group("want"))
+    assert again is not None
+    return again
 
 
 def tail(guest: Guest, lines: int = 60) -> str:
