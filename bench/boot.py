@@ -59,6 +59,7 @@ exec chroot /mnt /bin/bench-entry
 """
 DHCP_STEP = """while [ ! -e /sys/class/net/eth0 ]; do usleep 10000; done
 ip link set lo up
+ip link set eth0 up
 udhcpc -i eth0 -q -f -n -t 10 -T 1 -s /bin/dhcp-script
 """
 DHCP_SCRIPT = """#!/bin/busybox sh
