@@ -183,7 +183,7 @@ def main() -> int:
                 subprocess.run(["e2fsck", "-fy", str(disk)], capture_output=True, check=False)
                 samples[name].append(boot_once(spec))
                 print(f"run {run + 1}/{args.runs} {name}: {samples[name][-1]}", file=sys.stderr)
-    sizes = (ours.compressed, ours.hardware.compressed, baseline.stat().st_size)
+        sizes = (ours.compressed, ours.hardware.compressed, baseline.stat().st_size)
     print(table(samples, sizes, accel, args.runs))
     return 0
 
