@@ -11,6 +11,8 @@ import pytest
 from initramfs.build import Options, Result, build
 from initramfs.qemu import BootSpec, Guest, choose_accel
 from tests.disks import busybox_disk
+from tests.qemu import installed
+from tests.qemu.netboot import build_image
 
 ROOT_UUID = "7d3c1f0e-8a4b-4c2d-9e1f-0a1b2c3d4e5f"
 IMAGE_JSON = {
@@ -63,3 +65,11 @@ def boot(built: Result) -> Iterator[BootFn]:
         guest.kill()
         for word in PANIC_WORDS:
             assert word not in guest.console, guest.console
+
+
+@pytest.fixture(scope="session")
+def installed_image(
+    built: Result, tmp_path_factory: pytest.TempPathFactory
+) -> installed.InstalledImage:
+    """The installed system the network-boot racks publish (machines get copies of it)."""
+    return build_image(built.vmlinuz, built.initramfs, tmp_path_factory.mktemp("installed"))

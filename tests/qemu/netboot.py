@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from initramfs.qemu import BootSpec, Guest
@@ -171,6 +172,23 @@ class Rack:
             if done(view) or time.monotonic() > end:
                 return view
             time.sleep(1)
+
+
+def build_image(vmlinuz: Path, initramfs: Path, work: Path) -> installed.InstalledImage:
+    """The installed-system image a rack's machines get, or a skip naming what is missing."""
+    missing = installed.missing_tools()
+    if missing:
+        pytest.skip(f"the installed-system disk needs: {', '.join(missing)}")
+    return installed.build_installed(work, vmlinuz, initramfs)
+
+
+def stage_boot_files(work: Path, *files: Path) -> None:
+    """The build's files in ARTIFACTS/boot, as copies: the server serves no symlink out of
+    ARTIFACTS."""
+    boot = work / "artifacts" / "boot"
+    boot.mkdir(parents=True)
+    for path in files:
+        shutil.copyfile(path, boot / path.name)
 
 
 def publish(server: NetServer, image: installed.InstalledImage) -> None:

@@ -8,7 +8,6 @@ beside a DHCP server that hands out the addresses."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -26,6 +25,7 @@ from tests.qemu.netboot import (
     expect,
     install_actions,
     publish,
+    stage_boot_files,
     tail,
     up_line,
 )
@@ -36,30 +36,20 @@ NETBOOT_SECONDS = 300
 
 
 @pytest.fixture(scope="module")
-def image(built: Result, tmp_path_factory: pytest.TempPathFactory) -> installed.InstalledImage:
-    missing = installed.missing_tools()
-    if missing:
-        pytest.skip(f"the installed-system disk needs: {', '.join(missing)}")
-    work = tmp_path_factory.mktemp("installed")
-    return installed.build_installed(work, built.vmlinuz, built.initramfs)
-
-
-@pytest.fixture(scope="module")
 def rack(
-    built: Result, image: installed.InstalledImage, tmp_path_factory: pytest.TempPathFactory
+    built: Result,
+    installed_image: installed.InstalledImage,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Rack]:
     work = tmp_path_factory.mktemp("rack")
-    boot = work / "artifacts" / "boot"  # copies: the server serves no symlink out of ARTIFACTS
-    boot.mkdir(parents=True)
-    for path in (built.vmlinuz, built.initramfs):
-        shutil.copyfile(path, boot / path.name)
+    stage_boot_files(work, built.vmlinuz, built.initramfs)
     with (
         netboot_lan(f"q{os.getpid() % 10000}") as net,
         net_serve(net, work, "--pxe", "--dhcp", "full", "--dhcp-interface", "br0",
                   ) as server,
     ):  # fmt: skip
-        publish(server, image)
-        yield Rack(net, server, work, image, choose_accel(built.vmlinuz))
+        publish(server, installed_image)
+        yield Rack(net, server, work, installed_image, choose_accel(built.vmlinuz))
 
 
 @pytest.fixture
@@ -128,15 +118,22 @@ def boots_its_disk_after(rack: Rack, machine: Machine, via: str) -> None:
     assert guest.wait(30) == 0, tail(guest)
 
 
-def test_bios_machine_installs_kexecs_into_it_then_boots_its_disk(machines: Rack) -> None:
-    rack = machines
-    machine = rack.machine("bios")
+def install_by_kexec(rack: Rack, label: str) -> Machine:
+    """A blank BIOS machine with the install workflow, powered on until its installed
+    system (entered by kexec) powered off."""
+    machine = rack.machine(label)
     rack.add_hardware(machine)
     checksum = f"sha256:{rack.image.sha256}"
     wf = rack.add_workflow(machine, install_actions(rack, machine, checksum, "kexec"))
     guest = rack.power_on(machine)
     installs(rack, machine, wf, "kexec", guest)
     assert guest.wait(60) == 0, tail(guest)  # the installed system powered off
+    return machine
+
+
+def test_bios_machine_installs_kexecs_into_it_then_boots_its_disk(machines: Rack) -> None:
+    rack = machines
+    machine = install_by_kexec(rack, "bios")
     hostname, mark = on_disk(rack, machine)
     assert hostname == HOSTNAME.format(name=machine.name)
     assert mark == MARK.format(name=machine.name) + "\n"

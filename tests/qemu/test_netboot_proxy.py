@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 
@@ -20,8 +19,12 @@ from tests.net.conftest import needs_root
 from tests.net.topology import Daemon, dnsmasq
 from tests.netboot.lan import net_serve, netboot_lan
 from tests.qemu import installed
-from tests.qemu.netboot import Rack, install_actions, publish, tail
-from tests.qemu.test_netboot import installs
+from tests.qemu.netboot import (
+    Rack,
+    publish,
+    stage_boot_files,
+)
+from tests.qemu.test_netboot import install_by_kexec
 
 pytestmark = [pytest.mark.qemu, pytest.mark.root, needs_root]
 SITE_ADDR = "10.77.0.2"
@@ -29,32 +32,22 @@ SITE_RANGE = "10.77.3.10,10.77.3.200,255.255.0.0,1h"
 
 
 @pytest.fixture(scope="module")
-def image(built: Result, tmp_path_factory: pytest.TempPathFactory) -> installed.InstalledImage:
-    missing = installed.missing_tools()
-    if missing:
-        pytest.skip(f"the installed-system disk needs: {', '.join(missing)}")
-    work = tmp_path_factory.mktemp("installed-proxy")
-    return installed.build_installed(work, built.vmlinuz, built.initramfs)
-
-
-@pytest.fixture(scope="module")
 def proxy_rack(
-    built: Result, image: installed.InstalledImage, tmp_path_factory: pytest.TempPathFactory
+    built: Result,
+    installed_image: installed.InstalledImage,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Rack, Daemon]]:
     """The rack with our serve in proxy mode, and the site's DHCP server beside it."""
     work = tmp_path_factory.mktemp("proxy-rack")
-    boot = work / "artifacts" / "boot"
-    boot.mkdir(parents=True)
-    for path in (built.vmlinuz, built.initramfs):
-        shutil.copyfile(path, boot / path.name)
+    stage_boot_files(work, built.vmlinuz, built.initramfs)
     with netboot_lan(f"p{os.getpid() % 10000}") as net:
         site_ns = net.add_server_ns(SITE_ADDR)
         with (
             dnsmasq(site_ns, work / "site", "--no-ping", iface="lan0", range_=SITE_RANGE) as site,
             net_serve(net, work, "--pxe", "--dhcp", "proxy", "--dhcp-interface", "br0") as server,
         ):
-            publish(server, image)
-            rack = Rack(net, server, work, image, choose_accel(built.vmlinuz))
+            publish(server, installed_image)
+            rack = Rack(net, server, work, installed_image, choose_accel(built.vmlinuz))
             yield rack, site
             panicked = rack.stop_guests()
             assert not panicked, panicked[0]
@@ -64,13 +57,7 @@ def test_proxy_mode_beside_a_site_dhcp_server_still_provisions(
     proxy_rack: tuple[Rack, Daemon],
 ) -> None:
     rack, site = proxy_rack
-    machine = rack.machine("proxied")
-    rack.add_hardware(machine)
-    checksum = f"sha256:{rack.image.sha256}"
-    wf = rack.add_workflow(machine, install_actions(rack, machine, checksum, "kexec"))
-    guest = rack.power_on(machine)
-    installs(rack, machine, wf, "kexec", guest)
-    assert guest.wait(60) == 0, tail(guest)
+    machine = install_by_kexec(rack, "proxied")
     # The address came from the site's server, not ours: its log acknowledged this MAC
     # with an address of its range, and ours, in proxy mode, hands out none.
     site_log = site.text()
