@@ -119,10 +119,11 @@ def open_target(path: str, variable: str) -> Target:
         raise ActionError(f"{variable}={path}: no such device; {_disks_here()}") from None
     except OSError as e:
         raise ActionError(f"{variable}={path}: {e.strerror}") from None
+    # read-write: the ext4 writer (oci2disk) reads back what it moves in an image file
     if stat.S_ISBLK(mode):
-        flags = os.O_WRONLY | os.O_EXCL | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_EXCL | os.O_CLOEXEC
     elif stat.S_ISREG(mode):
-        flags = os.O_WRONLY | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_CLOEXEC
     else:
         raise ActionError(f"{variable}={path}: neither a block device nor an image file")
     try:

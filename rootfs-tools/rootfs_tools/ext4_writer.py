@@ -125,6 +125,10 @@ class Ext4Writer:
         the same position, in order, so no block is overwritten before it is copied."""
         if sum(c for node in files for _, c in node.extents) == self.stored:
             return
+        if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            # A disk (oci2disk) is not zeros where the data was: metadata placed over the
+            # freed blocks would meet their stale bytes. Only image files are compacted.
+            return
         old = self.alloc
         alloc = Allocator(1 + self.reserved_gdt, self.reserved_gdt, old.limit, old.room)
         for node in sorted((n for n in files if n.extents), key=lambda n: n.extents[0][0]):
@@ -134,7 +138,7 @@ class Ext4Writer:
                     self._copy(src, dst, count)
             node.extents = moved
         self.alloc, self.stored = alloc, alloc.next
-        os.ftruncate(self.fd, self.offset + alloc.next * BLOCK)
+        _cut(self.fd, self.offset + alloc.next * BLOCK)
 
     def _copy(self, src: int, dst: int, count: int) -> None:
         step = CHUNK // BLOCK
@@ -147,6 +151,12 @@ class Ext4Writer:
         """Write the metadata for `root`, with `free_percent` of the content's apparent size
         as free space (unless the size is fixed); the filesystem is complete on return."""
         return _Layout(self, root, free_percent, label, uuid).write()
+
+
+def _cut(fd: int, length: int) -> None:
+    """Size an image file to `length`; a block device (oci2disk's target) keeps its size."""
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.ftruncate(fd, length)
 
 
 class _Layout:
@@ -289,7 +299,7 @@ class _Layout:
         w._pwrite(1, gdt)
         if groups > 1:  # a backup superblock starts its block (the primary is at byte 1024)
             w._pwrite(fmt.BLOCKS_PER_GROUP, fmt.superblock(fields, 1).ljust(BLOCK, b"\0") + gdt)
-        os.ftruncate(w.fd, w.offset + geo.blocks * BLOCK)
+        _cut(w.fd, w.offset + geo.blocks * BLOCK)
         return self.usage
 
     def _inode_bytes(self, rec: _Inode) -> bytes:
