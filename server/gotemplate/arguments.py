@@ -6,7 +6,7 @@ string; got int"), and a missing value becomes nil where nil is allowed."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from server.gotemplate import nodes as n
 from server.gotemplate.errors import TemplateError
@@ -23,11 +23,14 @@ _ASSIGNABLE: dict[str, Callable[[Any], bool]] = {
 }
 
 
+class _Fail(Protocol):
+    def __call__(self, message: str, node: n.Node | None = None) -> TemplateError: ...
+
+
 class Arguments:
     """Mixed into the executor, which supplies `fail`."""
 
-    def fail(self, message: str, node: n.Node | None = None) -> TemplateError:
-        raise NotImplementedError
+    fail: _Fail
 
     def ideal(self, number: n.Number) -> Any:
         value = number.ideal()
