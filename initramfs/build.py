@@ -95,14 +95,20 @@ def build(options: Options) -> Result:
             if archive:
                 os.replace(archive.path, options.out / archive.path.name)
                 archive.path = options.out / archive.path.name
-        stale = options.out / f"{HARDWARE_ARCHIVE}.cpio.{options.compression}"
-        if extra is None and stale.exists():
-            stale.unlink()  # `metalinit boot` and the PXE server would load it
+        remove_stale_archives(options.out, {a.path.name for a in (main, extra) if a})
     return Result(
         options.out / "vmlinuz", main.path, kernel.release, main.entries, main.uncompressed,
         main.compressed, core, libraries, time.monotonic() - started, table, extra, chosen,
         blobs,
     )  # fmt: skip
+
+
+def remove_stale_archives(out: Path, written: set[str]) -> None:
+    """An earlier build's archives (another compression, or a hardware archive this build
+    has none of): `metalinit boot` and the PXE server load every initramfs*.cpio.* there."""
+    for path in out.glob("initramfs*.cpio.*"):
+        if path.name not in written and path.is_file():
+            path.unlink()
 
 
 def pack(entries: list[cpio.Entry], tmp: Path, stem: str, compression: str) -> Archive:

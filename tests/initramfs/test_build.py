@@ -175,7 +175,8 @@ def test_cli_bad_hardware_name_and_none(tmp_path: Path, capsys: pytest.CaptureFi
     assert cli.main(["--modules", "no_such_mod", "-o", str(tmp_path / "x")]) == 1
     assert "'no_such_mod'" in capsys.readouterr().err
     out.mkdir()
-    (out / "initramfs-hardware.cpio.gz").write_bytes(b"from an earlier build")
+    for stale in ("initramfs-hardware.cpio.gz", "initramfs.cpio.zst", "initramfs-x.cpio.xz"):
+        (out / stale).write_bytes(b"from an earlier build")
     assert cli.main(["--compress", "gz", "--hardware", "none", "-o", str(out)]) == 0
     assert not [n for n in capsys.readouterr().out.splitlines() if n.startswith("hardware")]
     assert sorted(p.name for p in out.iterdir()) == ["initramfs.cpio.gz", "vmlinuz"]
