@@ -30,7 +30,7 @@ KVM_PROBE_SECONDS = 8.0
 BUS_ROOT = {"virtio": "/dev/vda", "ide": "/dev/sda", "nvme": "/dev/nvme0n1"}
 DISK_DEVICE = {"virtio": "virtio-blk-pci", "ide": "ide-hd", "nvme": "nvme,serial=metalinit-disk0"}
 FIRMWARES = ("bios", "uefi")
-BOOTS = ("kernel", "network", "disk")
+BOOTS = ("kernel", "network", "disk", "disk-then-network")
 # Debian's `ovmf` package: the 4 MiB build; the variable store is per machine (a copy).
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
@@ -55,7 +55,9 @@ class BootSpec:
     extra: tuple[str, ...] = ()
     netns: str | None = None  # run QEMU inside this network namespace (for its tap device)
     firmware: str = "bios"  # bios (SeaBIOS) | uefi (OVMF)
-    boot: str = "kernel"  # kernel (-kernel/-initrd) | network (then the disk) | disk
+    # kernel (-kernel/-initrd) | network (then the disk) | disk | disk-then-network (a
+    # blank disk falls through to the network, as in a rack whose machines boot their disk)
+    boot: str = "kernel"
     efi_vars: Path | None = None  # uefi: this machine's variable store, copied on first start
     reboot: bool = False  # a guest reboot resets the machine; False: QEMU exits instead
     # More archives, unpacked after `initrd` (the hardware one). QEMU 7.2 takes one -initrd
@@ -81,10 +83,10 @@ def check(spec: BootSpec) -> None:
         raise QemuError("boot kernel needs a kernel and an initrd")
     if spec.boot == "kernel" and spec.firmware == "uefi":
         raise QemuError("boot kernel is for bios machines; a uefi one boots network or disk")
-    if spec.boot == "network" and spec.net == "none":
-        raise QemuError("boot network needs a network (user or tap:NAME)")
-    if spec.boot == "disk" and spec.disk is None:
-        raise QemuError("boot disk needs a disk")
+    if "network" in spec.boot and spec.net == "none":
+        raise QemuError(f"boot {spec.boot} needs a network (user or tap:NAME)")
+    if "disk" in spec.boot and spec.disk is None:
+        raise QemuError(f"boot {spec.boot} needs a disk")
     if spec.firmware == "uefi" and spec.efi_vars is None:
         raise QemuError("firmware uefi needs efi_vars: where this machine keeps its variables")
 
@@ -118,8 +120,12 @@ def firmware_argv(spec: BootSpec) -> list[str]:
 
 
 def boot_index(spec: BootSpec, device: str) -> str:
-    """Network first, then the disk; the firmware tries the next when one gives up."""
-    order = {"network": ("net", "disk"), "disk": ("disk",)}.get(spec.boot, ())
+    """The firmware's boot order; it tries the next device when one gives up."""
+    order = {
+        "network": ("net", "disk"),
+        "disk": ("disk",),
+        "disk-then-network": ("disk", "net"),
+    }.get(spec.boot, ())
     return f",bootindex={order.index(device) + 1}" if device in order else ""
 
 

@@ -57,6 +57,9 @@ def test_disk_bus(tmp_path: Path, bus: str, device: str) -> None:
          "virtio-blk-pci,drive=disk0,bootindex=1"),
         ("uefi", "disk", "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,romfile=",
          "virtio-blk-pci,drive=disk0,bootindex=1"),
+        ("uefi", "disk-then-network",
+         "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,romfile=,bootindex=2",
+         "virtio-blk-pci,drive=disk0,bootindex=1"),
     ],
 )  # fmt: skip
 def test_boot_order_and_option_rom(
@@ -86,6 +89,7 @@ def test_reboot_stays_in_qemu_when_asked(tmp_path: Path) -> None:
         (BootSpec(), "needs a kernel and an initrd"),
         (BootSpec(boot="network"), "needs a network"),
         (BootSpec(boot="disk"), "needs a disk"),
+        (BootSpec(boot="disk-then-network", net="user"), "boot disk-then-network needs a disk"),
         (BootSpec(boot="floppy"), "boot 'floppy'"),
         (BootSpec(KERNEL, INITRD, firmware="coreboot"), "firmware 'coreboot'"),
         (BootSpec(KERNEL, INITRD, disk_bus="scsi"), "disk bus 'scsi'"),
@@ -102,7 +106,7 @@ def test_specs_that_cannot_boot_are_refused(spec: BootSpec, message: str) -> Non
 @pytest.mark.parametrize(
     ("firmware", "boot", "bus"),
     [("bios", "network", "virtio"), ("bios", "disk", "ide"), ("uefi", "network", "nvme"),
-     ("uefi", "disk", "virtio")],
+     ("uefi", "disk", "virtio"), ("uefi", "disk-then-network", "nvme")],
 )  # fmt: skip
 def test_qemu_accepts_the_command_line(tmp_path: Path, firmware: str, boot: str, bus: str) -> None:
     """Started paused (-S), QEMU checks every option and device before it would run a
