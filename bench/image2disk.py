@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -72,10 +74,35 @@ def ours(url: str, disk: str, checksum: str) -> list[str]:
     return [sys.executable, __file__, "--one", url, disk, checksum]
 
 
-def pipeline(url: str, disk: str, kind: str, fsync: bool) -> list[str]:
+def pipeline(url: str, disk: str, kind: str, fsync: bool, sha256: str | None = None) -> list[str]:
+    """The shell baseline; with `sha256`, the bytes as served are also summed in the same
+    pass (tee into sha256sum) and the pipeline fails unless the sum is that one."""
     sync = " conv=fsync" if fsync else ""
-    return ["bash", "-o", "pipefail", "-c",
-            f"curl -sf {url} | {DECOMPRESS[kind]}dd of={disk} bs=4M status=none{sync}"]  # fmt: skip
+    write = f"{DECOMPRESS[kind]}dd of={disk} bs=4M status=none{sync}"
+    if sha256 is None:
+        script = f"curl -sf {url} | {write}"
+    else:
+        # grep ends only when sha256sum (writing to fd 4, grep's pipe) has written its sum.
+        script = (
+            f"{{ curl -sf {url} | tee >(sha256sum >&4) | {write}; }} 4>&1 | grep -qx '{sha256}  -'"
+        )
+    return ["bash", "-o", "pipefail", "-c", script]
+
+
+@contextmanager
+def loop_device(backing_dir: Path, size_mib: int) -> Iterator[str]:
+    """A loop device over a preallocated, zeroed file of size_mib + 64 MiB in backing_dir."""
+    backing = backing_dir / f"bench-image2disk-target-{os.getpid()}"
+    subprocess.run(["fallocate", "-l", f"{size_mib + 64}M", str(backing)], check=True)
+    disk = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    try:
+        subprocess.run(["dd", "if=/dev/zero", f"of={disk}", "bs=4M", "conv=fsync",
+                        f"count={(size_mib + 64) // 4}", "status=none"], check=True)  # fmt: skip
+        yield disk
+    finally:
+        subprocess.run(["losetup", "-d", disk], check=False)
+        backing.unlink()
 
 
 def run_one(url: str, disk: str, checksum: str) -> int:
@@ -109,17 +136,8 @@ def main() -> int:
             subprocess.run(["gzip", "-k", "-6", str(image)], check=True)
             subprocess.run(["zstd", "-q", "-k", "-3", "-T0", str(image)], check=True)
             sums = {kind: sha256(Path(f"{image}{SUFFIX[kind]}")) for kind in DECOMPRESS}
-            backing = Path(args.backing) / f"bench-image2disk-target-{os.getpid()}"
-            subprocess.run(["fallocate", "-l", f"{args.size_mib + 64}M", str(backing)], check=True)
-            disk = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True,
-                                  text=True, check=True).stdout.strip()  # fmt: skip
-            try:
-                subprocess.run(["dd", "if=/dev/zero", f"of={disk}", "bs=4M", "conv=fsync",
-                                f"count={(args.size_mib + 64) // 4}", "status=none"], check=True)  # fmt: skip
+            with loop_device(Path(args.backing), args.size_mib) as disk:
                 results = measure(args, served.url, disk, sums, work)
-            finally:
-                subprocess.run(["losetup", "-d", disk], check=False)
-                backing.unlink()
     table(results, args.size_mib, args.backing)
     return 0
 

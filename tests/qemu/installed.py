@@ -89,7 +89,11 @@ def _layout(work: Path, kernel: Path, initrd: Path) -> Path:
     (tree / "var/lib").mkdir(parents=True)
     shutil.copyfile(kernel, tree / KERNEL_PATH.lstrip("/"))
     shutil.copyfile(initrd, tree / INITRD_PATH.lstrip("/"))
-    config = {"Entrypoint": ["/bin/sh", "-c"], "Cmd": [ENTRYPOINT], "Env": ["PATH=/bin"]}
+    config: dict[str, object] = {
+        "Entrypoint": ["/bin/sh", "-c"],
+        "Cmd": [ENTRYPOINT],
+        "Env": ["PATH=/bin"],
+    }
     return write_layout(work / "installed-oci", [_layer(tree)], [plain], config)
 
 

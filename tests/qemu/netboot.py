@@ -53,6 +53,7 @@ class Machine:
     disk_bus: str = "virtio"
     efi_vars: Path | None = None
     reboot: bool = False  # keep a guest reboot inside QEMU (a reboot action's next boot)
+    boot: str = "network"  # the firmware's order: network then disk, or disk-then-network
 
     @property
     def root_disk(self) -> str:
@@ -81,7 +82,8 @@ class Rack:
         return f"{self.server.url}/artifacts/{IMAGE_NAME}"
 
     def machine(self, label: str, *, firmware: str = "bios", disk_bus: str = "virtio",
-                disk: Path | None = None, reboot: bool = False) -> Machine:  # fmt: skip
+                disk: Path | None = None, reboot: bool = False,
+                boot: str = "network") -> Machine:  # fmt: skip
         """A new machine on its own tap; a blank disk unless `disk` is given."""
         n = next(_macs)
         tap = add_tap(self.net, f"nbt{n}")
@@ -91,7 +93,7 @@ class Rack:
             with disk.open("wb") as f:
                 f.truncate(BLANK_MIB * 1024 * 1024)
         efi_vars = self.work / f"{name}.vars" if firmware == "uefi" else None
-        return Machine(name, mac_for(n), tap, disk, firmware, disk_bus, efi_vars, reboot)
+        return Machine(name, mac_for(n), tap, disk, firmware, disk_bus, efi_vars, reboot, boot)
 
     def installed_copy(self, name: str) -> Path:
         """A disk that already holds the installed system (a copy-on-write overlay)."""
@@ -103,7 +105,9 @@ class Rack:
         )  # fmt: skip
         return overlay
 
-    def power_on(self, machine: Machine) -> Guest:
+    def power_on(self, machine: Machine, on_line: Callable[[str], None] | None = None) -> Guest:
+        """Start the machine; `on_line` sees each console line as it comes (a benchmark
+        timestamps them)."""
         spec = BootSpec(
             disk=machine.disk,
             disk_bus=machine.disk_bus,
@@ -112,12 +116,13 @@ class Rack:
             accel=self.accel,
             netns=self.net.server_ns,
             firmware=machine.firmware,
-            boot="network",
+            boot=machine.boot,
             efi_vars=machine.efi_vars,
             reboot=machine.reboot,
             memory_mb=768,
         )
-        guest = Guest(spec).start()
+        guest = Guest(spec, on_line=on_line) if on_line else Guest(spec)
+        guest.start()
         self.guests.append(guest)
         return guest
 
