@@ -9,7 +9,8 @@ the MAC it booted from and its platform (matchbox's shape). That answer is one o
   its next boot device;
 - the local disk, for a MAC the server does not know, a machine whose netboot is off, or
   one with no workflow to run: `exit` hands the machine back to the firmware's boot order
-  (network first, then the disk), so it boots its disk and never comes back to us in a loop.
+  (network first, then the disk: BIOS), so it boots its disk and never comes back to us in
+  a loop.
 """
 
 from __future__ import annotations
@@ -81,9 +82,10 @@ def chain_script(base_url: str) -> str:
 
 def local_script(platform: str, mac: str, reason: Reason) -> str:
     """Back to the firmware, which boots the next device in its order: the local disk."""
-    # `exit` returns to the firmware, which tries its next boot device: OVMF's boot
-    # manager and SeaBIOS both go on to the disk. (`sanboot --drive 0x80` also boots a
-    # BIOS disk from iPXE; it is kept for BIOSes that stop when a boot device returns.)
+    # `exit` returns to the firmware, which tries its next boot device: SeaBIOS goes on to
+    # the disk. Debian 12's ipxe.efi never returns to OVMF from `exit`, so a UEFI machine
+    # boots its disk first and reaches us only while that disk cannot boot
+    # (docs/netboot.md). iPXE's `sanboot` boots only SAN disks of its own on EFI.
     lines = ["#!ipxe", f"echo metalinit: {_safe(mac)} boots its local disk: {reason.value}"]
     lines.append("exit 0")
     return "\n".join([*lines, ""])
