@@ -83,9 +83,9 @@ def chain_script(base_url: str) -> str:
 def local_script(platform: str, mac: str, reason: Reason) -> str:
     """Back to the firmware, which boots the next device in its order: the local disk."""
     # `exit` returns to the firmware, which tries its next boot device: SeaBIOS goes on to
-    # the disk. Debian 12's ipxe.efi never returns to OVMF from `exit`, so a UEFI machine
-    # boots its disk first and reaches us only while that disk cannot boot
-    # (docs/netboot.md). iPXE's `sanboot` boots only SAN disks of its own on EFI.
+    # the disk. Debian 12's ipxe.efi never returns to OVMF from `exit` (its snponly.efi
+    # returns success, and OVMF then opens its menu), so a UEFI machine boots its disk
+    # first and reaches us only while that disk cannot boot (docs/netboot.md).
     lines = ["#!ipxe", f"echo metalinit: {_safe(mac)} boots its local disk: {reason.value}"]
     lines.append("exit 0")
     return "\n".join([*lines, ""])
