@@ -30,7 +30,14 @@ KVM_PROBE_SECONDS = 8.0
 BUS_ROOT = {"virtio": "/dev/vda", "ide": "/dev/sda", "nvme": "/dev/nvme0n1"}
 DISK_DEVICE = {"virtio": "virtio-blk-pci", "ide": "ide-hd", "nvme": "nvme,serial=metalinit-disk0"}
 FIRMWARES = ("bios", "uefi")
-BOOTS = ("kernel", "network", "disk", "disk-then-network")
+# Each way to boot and the firmware's order of devices for it (bootindex 1, 2, …).
+BOOT_ORDER: dict[str, tuple[str, ...]] = {
+    "kernel": (),
+    "network": ("net", "disk"),
+    "disk": ("disk",),
+    "disk-then-network": ("disk", "net"),
+}
+BOOTS = tuple(BOOT_ORDER)
 # Debian's `ovmf` package: the 4 MiB build; the variable store is per machine (a copy).
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
@@ -83,6 +90,7 @@ def check(spec: BootSpec) -> None:
         raise QemuError("boot kernel needs a kernel and an initrd")
     if spec.boot == "kernel" and spec.firmware == "uefi":
         raise QemuError("boot kernel is for bios machines; a uefi one boots network or disk")
+    # What the way's name says it boots from must be there (network: a disk is optional).
     if "network" in spec.boot and spec.net == "none":
         raise QemuError(f"boot {spec.boot} needs a network (user or tap:NAME)")
     if "disk" in spec.boot and spec.disk is None:
@@ -121,11 +129,7 @@ def firmware_argv(spec: BootSpec) -> list[str]:
 
 def boot_index(spec: BootSpec, device: str) -> str:
     """The firmware's boot order; it tries the next device when one gives up."""
-    order = {
-        "network": ("net", "disk"),
-        "disk": ("disk",),
-        "disk-then-network": ("disk", "net"),
-    }.get(spec.boot, ())
+    order = BOOT_ORDER[spec.boot]
     return f",bootindex={order.index(device) + 1}" if device in order else ""
 
 
